@@ -1,0 +1,107 @@
+/*
+ * One SFTP session (one channel): internal interface shared by the request
+ * handlers (sftp_ops.c, sftp_ext.c) and the host glue (sftp_plugin.c).
+ */
+#ifndef SSHGATE_SFTP_SESSION_H
+#define SSHGATE_SFTP_SESSION_H
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "plugin.h"
+#include "sftp_codec.h"
+#include "sftp_config.h"
+#include "sftp_path.h"
+
+enum sftp_handle_kind { SFTP_H_FREE = 0, SFTP_H_FILE, SFTP_H_DIR };
+
+struct sftp_handle {
+    int kind;            /* enum sftp_handle_kind */
+    uint32_t gen;        /* bumped on every reuse: stale handles are refused */
+    int fd;              /* file, or the directory fd (owned by dir) */
+    DIR *dir;
+    char *path;          /* as the client sees it ("/..."), for audit */
+    uint32_t pflags;     /* OPEN pflags */
+    uint64_t bytes_read, bytes_written;
+    bool failed;         /* an I/O error happened on it */
+};
+
+struct sftp_session {
+    const struct sg_host *host;
+    const sg_plugin_ref *self;
+    sg_chan *ch;
+    sg_conn *conn;
+    struct sftp_cfg cfg;     /* plugin config + route config */
+    char *user;
+    char *root_abs;          /* canonical host path of the root (never sent) */
+    struct sftp_root root;
+    bool inited;             /* INIT received */
+    uint32_t client_version;
+
+    struct sftp_handle *handles; /* cfg.max_handles entries */
+    unsigned open_handles;
+
+    /* input: unprocessed client bytes (at most one partial packet plus what
+     * arrived while paused) */
+    uint8_t *in;
+    size_t in_len, in_cap;
+    /* output queue of encoded replies */
+    struct sftp_wbuf out;
+
+    bool paused;         /* input paused (output queue full or slice budget) */
+    bool eof;            /* client sent EOF */
+    bool dead;           /* protocol error / closing: ignore further input */
+    bool close_sent;
+    sg_timer *resume_timer;
+};
+
+/* Limits of the output queue (bytes) that pause / resume request processing. */
+#define SFTP_OUTQ_HIGH (1024u * 1024u)
+#define SFTP_OUTQ_LOW (256u * 1024u)
+/* Requests processed per slice before yielding to the loop. */
+#define SFTP_SLICE_REQUESTS 256u
+/* Input kept while paused before we call the peer abusive. */
+#define SFTP_IN_MAX (4u * 1024u * 1024u)
+
+/* ---- dispatch (sftp_ops.c) -------------------------------------------- */
+/* Handle one packet body (type byte first). Returns 0, or -1 on a fatal
+ * protocol error (the session must end). */
+int sftp_dispatch(struct sftp_session *s, const uint8_t *body, size_t len);
+/* Close every open handle (audit events included). */
+void sftp_close_all_handles(struct sftp_session *s);
+
+/* ---- replies (sftp_ops.c) -------------------------------------------- */
+void sftp_reply_status(struct sftp_session *s, uint32_t id, uint32_t code, const char *msg);
+/* Status from an errno value (negative or positive). */
+void sftp_reply_errno(struct sftp_session *s, uint32_t id, int err);
+void sftp_reply_ok(struct sftp_session *s, uint32_t id);
+void sftp_reply_attrs(struct sftp_session *s, uint32_t id, const struct sftp_attrs *a);
+/* NAME reply with one entry: name, longname (same as name), empty attrs. */
+void sftp_reply_name1(struct sftp_session *s, uint32_t id, const char *name);
+/* Status code for an errno value. */
+uint32_t sftp_errno_status(int err);
+
+/* ---- helpers shared by ops and extensions (sftp_ops.c) ---------------- */
+/* Read a path, normalise it; rel receives the relative path. -1: bad message. */
+int sftp_get_path(struct sftp_session *s, struct sftp_rbuf *rb, char *rel, size_t cap);
+/* Look up a handle string; NULL if invalid. kind 0 = any. */
+struct sftp_handle *sftp_get_handle(struct sftp_session *s, struct sftp_rbuf *rb, int kind);
+/* Policy check; replies PERMISSION_DENIED and returns false if refused. */
+bool sftp_permit(struct sftp_session *s, uint32_t id, enum sftp_op op, const char *rel);
+/* One audit event: op, path (relative form "/..."), bytes, result ("ok" or
+ * an error text). path2 may be NULL (rename target). */
+void sftp_audit(struct sftp_session *s, const char *op, const char *rel, const char *rel2,
+                uint64_t bytes, int err);
+/* Apply attributes to an object: either an open fd (fd >= 0) or the entry
+ * `rel` (follow = SETSTAT, !follow = LSETSTAT). Returns 0 or -errno. */
+int sftp_apply_attrs(struct sftp_session *s, int fd, const char *rel, bool follow,
+                     const struct sftp_attrs *a);
+
+/* ---- extensions (sftp_ext.c) ------------------------------------------ */
+/* Append the extension name/data pairs to the VERSION packet. */
+void sftp_ext_put_version(struct sftp_session *s);
+/* Handle SSH_FXP_EXTENDED (after the id). Returns 0 or -1 (fatal). */
+int sftp_ext_dispatch(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb);
+
+#endif
