@@ -1,0 +1,184 @@
+/* keyfile.c — authorized_keys file lookup on a pool thread (see keyfile.h). */
+#include "keyfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void kf_log_add(struct kf_log *log, const char *fmt, ...)
+{
+    if (!log)
+        return;
+    if (log->n >= KF_LOG_LINES) {
+        log->dropped++;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(log->line[log->n++], KF_LOG_LEN, fmt, ap);
+    va_end(ap);
+}
+
+bool kf_pattern_valid(const char *pattern)
+{
+    if (!pattern || !*pattern)
+        return false;
+    for (const char *p = pattern; *p; p++) {
+        if (*p != '%')
+            continue;
+        if (p[1] != 'u' && p[1] != '%')
+            return false;
+        p++;
+    }
+    return true;
+}
+
+char *kf_expand(const char *pattern, const char *user)
+{
+    if (!kf_pattern_valid(pattern) || !user)
+        return NULL;
+    size_t ulen = strlen(user), cap = 1;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '%') {
+            cap += p[1] == 'u' ? ulen : 1;
+            p++;
+        } else {
+            cap++;
+        }
+    }
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '%') {
+            if (p[1] == 'u') {
+                memcpy(o, user, ulen);
+                o += ulen;
+            } else {
+                *o++ = '%';
+            }
+            p++;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+#define RF_OK 1 /* read_file: the file was read */
+
+/* Read the whole file (bounded). RF_OK, KF_MISSING or KF_ERROR. */
+static int read_file(const char *path, char **buf, size_t *len, struct kf_log *log)
+{
+    int rc = KF_ERROR;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    *buf = NULL;
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return KF_MISSING;
+        kf_log_add(log, "%s: %s", path, strerror(errno));
+        return KF_ERROR;
+    }
+    if (fstat(fd, &st) != 0) {
+        kf_log_add(log, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        kf_log_add(log, "%s: not a regular file: ignored", path);
+        goto out;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        kf_log_add(log, "%s: writable by group or others: ignored", path);
+        goto out;
+    }
+    if ((unsigned long long)st.st_size > KF_MAX_FILE) {
+        kf_log_add(log, "%s: larger than %u bytes: ignored", path, KF_MAX_FILE);
+        goto out;
+    }
+    size_t cap = (size_t)st.st_size + 1, used = 0;
+    char *b = malloc(cap);
+    if (!b) {
+        kf_log_add(log, "%s: out of memory", path);
+        goto out;
+    }
+    for (;;) {
+        if (used == cap) { /* the file grew while reading: stop at the bound */
+            if (cap > KF_MAX_FILE)
+                break;
+            char *nb = realloc(b, cap * 2 > KF_MAX_FILE + 1 ? KF_MAX_FILE + 1 : cap * 2);
+            if (!nb) {
+                free(b);
+                kf_log_add(log, "%s: out of memory", path);
+                goto out;
+            }
+            cap = cap * 2 > KF_MAX_FILE + 1 ? KF_MAX_FILE + 1 : cap * 2;
+            b = nb;
+        }
+        ssize_t n = read(fd, b + used, cap - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            kf_log_add(log, "%s: %s", path, strerror(errno));
+            free(b);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    *buf = b;
+    *len = used;
+    rc = RF_OK;
+out:
+    close(fd);
+    return rc;
+}
+
+int kf_scan(const char *path, const struct ak_key *offered, const char *peer, time_t now,
+            struct kf_log *log)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &buf, &len, log);
+    if (rc != RF_OK)
+        return rc;
+    rc = KF_NOMATCH;
+    size_t pos = 0;
+    unsigned lineno = 0;
+    while (pos < len) {
+        const char *line = buf + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t llen = nl ? (size_t)(nl - line) : len - pos;
+        pos += llen + (nl ? 1 : 0);
+        lineno++;
+
+        struct ak_key k;
+        char why[200];
+        int prc = ak_parse_line(line, llen, &k, why, sizeof why);
+        if (prc == AK_SKIP)
+            continue;
+        if (prc != AK_OK) {
+            kf_log_add(log, "%s:%u: %s: line skipped", path, lineno, why);
+            continue;
+        }
+        if (ak_key_same(&k, offered)) {
+            if (ak_key_options_allow(&k, peer, now, why, sizeof why)) {
+                ak_key_clear(&k);
+                rc = KF_MATCH;
+                break;
+            }
+            kf_log_add(log, "%s:%u: key refused: %s", path, lineno, why);
+        }
+        ak_key_clear(&k);
+    }
+    free(buf);
+    return rc;
+}
