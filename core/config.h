@@ -124,6 +124,11 @@ struct sg_config {
     } auth;
 
     struct sg_route *routes; size_t n_routes;
+
+    /* Added by config.c: warnings found while loading (weak algorithms
+     * listed explicitly), one "FILE:LINE:COL: $.path: warning: ..." line each.
+     * They are also passed to the warning callback (see below) at load time. */
+    struct sg_strlist warnings;
 };
 
 /* Load and validate. On error returns NULL and writes one line into err:
@@ -142,5 +147,27 @@ int sg_config_dump(const struct sg_config *cfg, FILE *out);
 int sg_cidr_parse(const char *text, struct sg_cidr *out);      /* 0 ok, -1 bad */
 bool sg_cidr_match(const struct sg_cidr *c, int family, const void *addr);
 const struct sg_plugin_conf *sg_config_plugin(const struct sg_config *cfg, const char *name);
+
+/* Added by config.c: */
+/* Format a CIDR as "a.b.c.d/n" or "x::y/n"; returns 0, or -1 if len is too small. */
+int sg_cidr_format(const struct sg_cidr *c, char *buf, size_t len);
+/* Match one allowed_clients/blocked_clients entry (CIDR, bare IP, or fnmatch
+ * glob on the textual IP) against an address (AF_INET: 4 bytes, AF_INET6: 16
+ * bytes). IPv4-mapped IPv6 addresses match IPv4 entries and globs. */
+bool sg_client_pattern_match(const char *pattern, int family, const void *addr);
+/* Any entry of the list matches. */
+bool sg_client_list_match(const struct sg_strlist *list, int family, const void *addr);
+/* Whether a string is a valid allowed/blocked_clients entry. */
+bool sg_client_pattern_valid(const char *pattern);
+/* Join a list with a separator (e.g. ',' for libssh algorithm options).
+ * Returns a malloc'd string ("" for an empty list) or NULL on OOM. */
+char *sg_strlist_join(const struct sg_strlist *l, char sep);
+bool sg_strlist_contains(const struct sg_strlist *l, const char *s);
+/* "*", "shell", "exec", "subsystem", "direct-tcpip", "tcpip-forward". */
+const char *sg_route_kind_name(enum sg_route_kind kind);
+/* Where load warnings go besides cfg->warnings. Default (cb NULL): printed
+ * to stderr as "sshgated: <line>". */
+typedef void (*sg_config_warning_cb)(const char *msg, void *userdata);
+void sg_config_set_warning_cb(sg_config_warning_cb cb, void *userdata);
 
 #endif
