@@ -124,6 +124,8 @@ char *sg_ldap_dn_escape(const char *in, size_t len)
     return sb_finish(&b);
 }
 
+static int hexval(unsigned char c);
+
 /* ---- templates ---------------------------------------------------------- */
 
 static void escape_into(struct sbuf *b, const char *in, size_t len, enum sg_ldap_esc esc)
@@ -215,9 +217,9 @@ const char *sg_ldap_template_check(const char *tmpl, const char *allowed, char n
         if (!is_filter)
             continue;
         if (*p == '\\') {
-            if (p[1] == '\0')
-                return "filter ends with a backslash";
-            p++;
+            if (hexval((unsigned char)p[1]) < 0 || hexval((unsigned char)p[2]) < 0)
+                return "a backslash in a filter must be followed by two hex digits";
+            p += 2;
         } else if (*p == '(') {
             depth++;
         } else if (*p == ')') {

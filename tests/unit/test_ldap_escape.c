@@ -159,6 +159,8 @@ static void test_template_check(void **state)
     assert_non_null(sg_ldap_template_check("(uid=%u)(x=y)", "u", 'u', true));
     assert_non_null(sg_ldap_template_check("", "u", 'u', true));
     assert_null(sg_ldap_template_check("(cn=a\\29b%u)", "u", 'u', true));
+    assert_non_null(sg_ldap_template_check("(cn=a\\%u)", "u", 'u', true));
+    assert_non_null(sg_ldap_template_check("(cn=a\\2)", "", 0, true));
     assert_null(sg_ldap_template_check("(|(member=%d)(memberUid=%u))", "ud", 0, true));
     assert_null(sg_ldap_template_check("uid=%u,ou=people", "u", 'u', false));
     assert_non_null(sg_ldap_template_check("ou=people", "u", 'u', false));
