@@ -215,6 +215,10 @@ def main(argv):
             print("sgbench: sshd did not start: " + why_down["sshd"], file=sys.stderr)
             return 1
 
+        g = srv["sshd"].group
+        meta["cpu_method"] = (f"cgroup {g.kind} per server (precise, includes exited processes)"
+                              if g.path else "/proc process tree (undercounts exited sshd "
+                              "session processes: no cgroup could be created)")
         tasks = plan(a, smoke)
         estimates = {}
         for key, fn, kw, runs in tasks:

@@ -361,7 +361,7 @@ def idle_conns(server, ctx, cipher, count, estimate=None):
                           f"({procs:.1f} per connection); pids cgroup headroom {room}")
     server.quiesce()
     pss0 = server.pss_kib()
-    nproc0 = len(procstat.tree(server.proc.pid))
+    nproc0 = len(server.pids())
     c0 = server.cpu()
     p = subprocess.Popen([ctx.idle_clients, "-p", str(server.port), "-u", server.user,
                           "-k", str(server.client_key), "-n", str(count),
@@ -379,7 +379,7 @@ def idle_conns(server, ctx, cipher, count, estimate=None):
                           + p.stderr.read().decode(errors="replace")[-300:])
         time.sleep(ctx.idle_settle)
         pss1 = server.pss_kib()
-        nproc1 = len(procstat.tree(server.proc.pid))
+        nproc1 = len(server.pids())
         cpu = server.cpu() - c0
         p.stdin.close()
         held = p.stdout.readline().decode().split()

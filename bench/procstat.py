@@ -1,9 +1,14 @@
-"""procstat.py — CPU time and memory of a server's process tree, from /proc.
+"""procstat.py — CPU time and memory of a server and everything it starts.
 
-CPU: the sum of utime+stime+cutime+cstime over every live process of the
-tree. A child that exited and was reaped has its time folded into its
-parent's cutime/cstime, so exited helpers (sshd's per-connection processes,
-sftp-server, the shell plugin's children) are counted once they are reaped.
+Each server runs in its own cgroup (v1 cpuacct, or v2) when the machine lets
+us create one: CPU = the cgroup's precise usage counter, which keeps the time
+of every exited process, and the process set = the cgroup's members.
+
+Without a cgroup the fallback is the /proc process tree: the sum of
+utime+stime+cutime+cstime over its live processes. That undercounts: an
+OpenSSH sshd session's processes are not always folded into the listener's
+cutime when they exit (measured: a 1 GiB SFTP get showed 0.01 s instead of
+1.3 s), so results say which method was used.
 Memory: the sum of Pss over /proc/<pid>/smaps_rollup.
 """
 import os
@@ -55,13 +60,74 @@ def tree(root_pid):
     return out
 
 
-def cpu_seconds(root_pid):
+class Group:
+    """A cgroup holding one server's processes (or None when unavailable)."""
+
+    def __init__(self, name):
+        self.path = None
+        self.kind = None
+        for base, kind in (("/sys/fs/cgroup/cpuacct", "v1"), ("/sys/fs/cgroup/unified", "v2"),
+                           ("/sys/fs/cgroup", "v2")):
+            if kind == "v1" and not os.path.exists(base + "/cpuacct.usage"):
+                continue
+            if kind == "v2" and not os.path.exists(base + "/cgroup.controllers"):
+                continue
+            path = f"{base}/{name}-{os.getpid()}"
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except OSError:
+                continue
+            self.path, self.kind = path, kind
+            break
+
+    def enter(self):
+        """preexec_fn: move the child (before exec) into the group."""
+        if self.path:
+            with open(self.path + "/cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
+
+    def cpu_seconds(self):
+        if self.kind == "v1":
+            with open(self.path + "/cpuacct.usage") as f:
+                return int(f.read()) / 1e9
+        with open(self.path + "/cpu.stat") as f:
+            for line in f:
+                if line.startswith("usage_usec"):
+                    return int(line.split()[1]) / 1e6
+        return 0.0
+
+    def pids(self):
+        with open(self.path + "/cgroup.procs") as f:
+            return [int(x) for x in f.read().split()]
+
+    def remove(self):
+        if self.path:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    os.rmdir(self.path)
+                    return
+                except OSError:
+                    time.sleep(0.1)
+
+
+def pids(root_pid, group=None):
+    if group is not None and group.path:
+        return group.pids()
+    return list(tree(root_pid))
+
+
+def cpu_seconds(root_pid, group=None):
+    if group is not None and group.path:
+        return group.cpu_seconds()
     return sum(tree(root_pid).values()) / CLK_TCK
 
 
-def pss_kib(root_pid):
+def pss_kib(root_pid, group=None):
     total = 0
-    for pid in tree(root_pid):
+    for pid in pids(root_pid, group):
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 for line in f:
@@ -73,12 +139,12 @@ def pss_kib(root_pid):
     return total
 
 
-def wait_quiet(root_pid, baseline_pids, timeout=20.0):
-    """Wait until the tree holds no process outside baseline_pids (every
+def wait_quiet(root_pid, baseline_pids, timeout=20.0, group=None):
+    """Wait until the server holds no process outside baseline_pids (every
     per-connection process has exited and been reaped). True when quiet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        extra = set(tree(root_pid)) - set(baseline_pids)
+        extra = set(pids(root_pid, group)) - set(baseline_pids)
         if not extra:
             return True
         time.sleep(0.05)

@@ -62,7 +62,8 @@ def markdown(rows, meta):
            f"{meta['machine']['mem_gib']} GiB RAM; load average at start "
            f"{meta['machine']['loadavg']}), {meta['openssh']}, libssh {meta['libssh']}, "
            f"sshgate {meta['commit']}. Mode: {meta['mode']}, {meta['runs']} runs "
-           f"(A/B alternated, medians), transfer size {meta['size_mib']} MiB.",
+           f"(A/B alternated, medians), transfer size {meta['size_mib']} MiB. "
+           f"Server CPU: {meta.get('cpu_method', '?')}.",
            "",
            "| figure | unit | sshd | sshgate | ratio sshgate/sshd | target | |",
            "|---|---|---:|---:|---:|---|---|"]

@@ -63,6 +63,7 @@ class Server:
         self.proc = None
         self.baseline = set()
         self.errlog = None
+        self.group = procstat.Group("sgbench-" + self.name)
 
     # --- process handling -------------------------------------------------
     def start(self):
@@ -72,7 +73,7 @@ class Server:
             raise RuntimeError(f"{self.name} did not start; see {self.work}/stderr.log:\n"
                                + self.log_tail())
         time.sleep(0.3)
-        self.baseline = set(procstat.tree(self.proc.pid))
+        self.baseline = set(self.pids())
         self._write_ssh_config()
 
     def log_tail(self, n=2000):
@@ -91,19 +92,23 @@ class Server:
                 self.proc.wait()
         if self.errlog:
             self.errlog.close()
+        self.group.remove()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
     def cpu(self):
-        return procstat.cpu_seconds(self.proc.pid)
+        return procstat.cpu_seconds(self.proc.pid, self.group)
 
     def pss_kib(self):
-        return procstat.pss_kib(self.proc.pid)
+        return procstat.pss_kib(self.proc.pid, self.group)
+
+    def pids(self):
+        return procstat.pids(self.proc.pid, self.group)
 
     def quiesce(self, timeout=20.0):
         """Wait until every per-connection process has exited and been reaped."""
-        return procstat.wait_quiet(self.proc.pid, self.baseline, timeout)
+        return procstat.wait_quiet(self.proc.pid, self.baseline, timeout, self.group)
 
     # --- client side ------------------------------------------------------
     def _write_ssh_config(self):
@@ -224,7 +229,8 @@ Subsystem sftp {SFTP_SERVER}
 """)
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)],
                                      stdin=subprocess.DEVNULL, stdout=self.errlog,
-                                     stderr=self.errlog, start_new_session=True)
+                                     stderr=self.errlog, start_new_session=True,
+                                     preexec_fn=self.group.enter)
 
     def remote(self, name):
         return str(self.sftp_dir / name)
@@ -246,8 +252,11 @@ class Sshgated(Server):
         self.sftp_dir = self.sftp_base / self.user
 
     def _start(self):
+        ensure_bench_user()
         hostkey = keygen(self.work / "ssh_host_ed25519_key")
         self.sftp_dir.mkdir(parents=True, exist_ok=True)
+        for d in (self.sftp_base, self.sftp_dir):
+            os.chmod(d, 0o755)
         state = self.work / "state"
         akdir = state / "authorized_keys"
         akdir.mkdir(parents=True, exist_ok=True)
@@ -279,7 +288,9 @@ class Sshgated(Server):
                     "users_file": str(state / "users.json"),
                     "authorized_keys_dir": str(akdir)}},
                 {"name": "sftp", "config": {"root": str(self.sftp_base / "%u")}},
-                {"name": "shell", "config": {"workdir": str(self.sftp_base / "%u")}},
+                # children run as the same local account sshd's do
+                {"name": "shell", "config": {"workdir": str(self.sftp_base / "%u"),
+                                             "run_as": BENCH_USER}},
                 {"name": "tunnel", "config": {}},
             ],
             "auth": {"chain": ["auth-file"], "methods": ["publickey"]},
@@ -296,7 +307,8 @@ class Sshgated(Server):
         self.config_path.write_text(json.dumps(cfg, indent=2))
         self.proc = subprocess.Popen([str(self.binary), "-D", "-f", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self.errlog,
-                                     stderr=self.errlog, start_new_session=True)
+                                     stderr=self.errlog, start_new_session=True,
+                                     preexec_fn=self.group.enter)
 
     def remote(self, name):
         return "/" + name
