@@ -299,9 +299,9 @@ int sw_expand(const char *const *tmpl, size_t n, const struct sw_words *words, l
         if ((rc = sw_push(out, buf, len)) != SW_OK)
             goto out;
     }
-    /* Words nobody consumed would be dropped silently: refuse. Word 0 (the
-     * command name) may go unused. */
-    if (!star && words->n > 1 && (maxidx < 0 || (size_t)maxidx < words->n - 1))
+    /* Without an explicit count, words nobody consumed would be dropped
+     * silently: refuse. Word 0 (the command name) may go unused. */
+    if (nargs < 0 && !star && words->n > 1 && (maxidx < 0 || (size_t)maxidx < words->n - 1))
         rc = SW_E_ARGS;
 out:
     free(buf);

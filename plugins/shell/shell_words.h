@@ -18,10 +18,11 @@
  *   {N}   (N = 0..999) is replaced by word N (word 0 = the command name);
  *   {*}   as a whole element expands to words 1..end, one element each;
  *   {{ and }} stand for literal { and }.
- * A template that names a word the command does not have is refused, and so
- * is a command with words that no placeholder consumes (unless {*} is used):
- * arguments are never silently dropped. `nargs` >= 0 additionally requires
- * exactly that many words after the command name.
+ * A template that names a word the command does not have is refused.
+ * `nargs` >= 0 requires exactly that many words after the command name;
+ * with nargs < 0 (any count) a command with words that no placeholder
+ * consumes is refused (unless {*} is used): arguments are never dropped
+ * silently.
  */
 #ifndef SG_SHELL_WORDS_H
 #define SG_SHELL_WORDS_H

@@ -134,6 +134,12 @@ static void test_template_git(void **st)
     assert_int_equal(expand("git-upload-pack", t, 2, -1, &out), SW_E_ARGS);
     /* without an explicit count, extra words are still refused */
     assert_int_equal(expand("git-upload-pack a b", t, 2, -1, &out), SW_E_ARGS);
+    /* an explicit count may leave words to SSH_ORIGINAL_COMMAND */
+    const char *const fixed[] = {"/usr/local/bin/hook"};
+    assert_int_equal(expand("hook a", fixed, 1, -1, &out), SW_E_ARGS);
+    assert_int_equal(expand("hook a", fixed, 1, 1, &out), SW_OK);
+    assert_int_equal(out.n, 1);
+    sw_words_free(&out);
 }
 
 static void test_template_star(void **st)
