@@ -267,6 +267,38 @@ class ShellTest(unittest.TestCase):
             p.kill()
             p.wait()
 
+    # ------------------------------------------------------------ run_as
+    @unittest.skipUnless(os.geteuid() == 0, "run_as needs root")
+    def test_run_as(self):
+        routes = [
+            {"name": "as-nobody", "match": {"kind": "exec", "command": "as-nobody *"},
+             "plugin": "shell", "config": {"run_as": "nobody", "shell": "/bin/sh",
+                                           "workdir": "/tmp", "force_command":
+                                           "id -un; id -u; echo \"$HOME|$USER\"; pwd"}},
+            {"name": "mapped", "match": {"kind": "exec"}, "plugin": "shell",
+             "config": {"run_as": "mapped", "shell": "/bin/sh", "workdir": "/tmp"}},
+        ]
+        gw = sgtest.Gateway(self, plugins=[{"name": "shell", "config": {}}], routes=routes,
+                            users={"alice": {"key": True}, "nobody": {"key": True},
+                                   "root": {"key": True}})
+        gw.start()
+        r = gw.ssh("alice", "as-nobody x")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(lines[0], "nobody")
+        self.assertNotEqual(lines[1], "0")
+        self.assertEqual(lines[2].split("|")[1], "nobody")
+        self.assertEqual(lines[3], "/tmp")
+        # mapped: the SSH user name is the local account
+        r = gw.ssh("nobody", "id -un")
+        self.assertEqual(r.stdout.decode().strip(), "nobody")
+        # no local account of that name / mapping to root: refused
+        r = gw.ssh("alice", "id -un")
+        self.assertEqual(r.returncode, 255)
+        r = gw.ssh("root", "id -un")
+        self.assertEqual(r.returncode, 255)
+        self.assertIn("allow_root false", gw.log())
+
     # ------------------------------------------------------------ application routes
     def test_app_route_literal_words(self):
         gw = self.gateway()
