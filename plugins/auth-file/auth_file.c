@@ -14,6 +14,7 @@
 
 #include <plugin.h>
 
+#include <crypt.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -34,6 +35,7 @@ struct af_state {
     char *keys_dir;          /* authorized_keys_dir */
     char *keys_pattern;      /* authorized_keys_file */
     bool reload;
+    char dummy_hash[CRYPT_GENSALT_OUTPUT_SIZE]; /* for unknown users: same cost, never matches */
     struct udb *db;
     struct udb_stamp users_stamp, passwd_stamp;
     uint64_t last_check_ms;
@@ -299,26 +301,35 @@ static int check_password(struct af_state *st, sg_conn *conn, struct sg_ev_auth 
                           enum af_job_kind kind)
 {
     const struct udb_user *u = udb_find(st->db, ev->user);
-    if (!u || !u->password)
-        return SG_DECLINED; /* not ours: no password known for this name */
-    if (u->disabled || pw_hash_classify(u->password) != PW_HASH_USABLE || ev->param_len == 0 ||
-        !ev->param || ev->param_len > PW_MAX_PASSWORD) {
-        st->host->log(st->self, conn, SG_LOG_VERBOSE, "password for %s: refused (%s)", ev->user,
-                      u->disabled ? "user disabled"
-                      : pw_hash_classify(u->password) != PW_HASH_USABLE ? "password locked"
-                                                                         : "empty or too long");
-        return SG_DENY;
+    const char *hash = u ? u->password : NULL;
+    bool known = hash != NULL; /* no password field: not ours */
+
+    if (!ev->param || ev->param_len == 0 || ev->param_len > PW_MAX_PASSWORD) {
+        if (known)
+            st->host->log(st->self, conn, SG_LOG_VERBOSE, "password for %s: refused (empty or "
+                          "too long)", ev->user);
+        return known ? SG_DENY : SG_DECLINED;
+    }
+    if (!known || u->disabled || pw_hash_classify(hash) != PW_HASH_USABLE) {
+        if (known)
+            st->host->log(st->self, conn, SG_LOG_VERBOSE, "password for %s: refused (%s)",
+                          ev->user, u->disabled ? "user disabled" : "password locked");
+        /* Spend the time of a real check anyway (against a hash that never
+         * matches), so response times do not tell which names exist. */
+        if (!st->dummy_hash[0] || !ev->req)
+            return known ? SG_DENY : SG_DECLINED;
+        hash = st->dummy_hash;
     }
     if (!ev->req)
         return SG_E_STATE;
     struct af_job *j = job_new(st, conn, ev, kind);
-    if (!j || !(j->hash = strdup(u->password)) || !(j->password = malloc(ev->param_len))) {
+    if (!j || !(j->hash = strdup(hash)) || !(j->password = malloc(ev->param_len))) {
         job_free(j);
         return SG_E_NOMEM;
     }
     memcpy(j->password, ev->param, ev->param_len);
     j->password_len = ev->param_len;
-    j->user_known = true;
+    j->user_known = known; /* unknown: declined after the check */
     return job_queue(st, conn, j);
 }
 
@@ -624,6 +635,11 @@ static int af_init(const struct sg_host *host, const sg_plugin_ref *self, const 
     }
     if (udb_load(st->users_file, st->passwd_file, af_warn_cb, st, &st->db, err, sizeof err) != 0)
         goto fail;
+    if (!crypt_gensalt_rn("$y$", 0, NULL, 0, st->dummy_hash, sizeof st->dummy_hash) ||
+        pw_hash_classify(st->dummy_hash) != PW_HASH_USABLE) {
+        st->dummy_hash[0] = '\0'; /* unknown users are then declined at once */
+        host->log(self, NULL, SG_LOG_INFO, "crypt_gensalt failed: no timing cover for unknown users");
+    }
     st->last_check_ms = host->now_ms();
     host->log(self, NULL, SG_LOG_VERBOSE, "%zu user(s) from %s%s%s", st->db->n,
               st->users_file ? st->users_file : "(no users_file)", st->passwd_file ? " and " : "",

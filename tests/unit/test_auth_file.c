@@ -711,6 +711,19 @@ static void test_plugin_password(void **s)
     assert_int_equal(auth("alice", "sigstatus", "1", false, false), SG_DECLINED);
     assert_int_equal(auth("alice", "hostbased", "", false, false), SG_DECLINED);
     assert_int_equal(auth("", "password", "pw-alice", false, false), SG_DECLINED);
+
+    /* unknown users get the same (deferred) check before the decline */
+    struct sg_ev_auth ev = {
+        .size = sizeof ev, .req = REQ, .user = "nobody", .service = "ssh-connection",
+        .method = "password", .param = "guess", .param_len = 5,
+    };
+    assert_int_equal(P->on_auth_request(state, CONN, &ev), SG_AGAIN);
+    run_pending();
+    assert_int_equal(fh.last_result, SG_DECLINED);
+    ev.user = "bob"; /* disabled: also deferred, then denied */
+    assert_int_equal(P->on_auth_request(state, CONN, &ev), SG_AGAIN);
+    run_pending();
+    assert_int_equal(fh.last_result, SG_DENY);
 }
 
 static void test_plugin_publickey(void **s)
