@@ -72,23 +72,30 @@ char *kf_expand(const char *pattern, const char *user)
     return out;
 }
 
+/* strerror is not guaranteed thread-safe; this runs on pool threads. */
+static const char *errtext(int err, char *buf, size_t len)
+{
+    return strerror_r(err, buf, len); /* GNU variant: returns the text */
+}
+
 #define RF_OK 1 /* read_file: the file was read */
 
 /* Read the whole file (bounded). RF_OK, KF_MISSING or KF_ERROR. */
 static int read_file(const char *path, char **buf, size_t *len, struct kf_log *log)
 {
     int rc = KF_ERROR;
+    char eb[128];
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     *buf = NULL;
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return KF_MISSING;
-        kf_log_add(log, "%s: %s", path, strerror(errno));
+        kf_log_add(log, "%s: %s", path, errtext(errno, eb, sizeof eb));
         return KF_ERROR;
     }
     if (fstat(fd, &st) != 0) {
-        kf_log_add(log, "%s: %s", path, strerror(errno));
+        kf_log_add(log, "%s: %s", path, errtext(errno, eb, sizeof eb));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -126,7 +133,7 @@ static int read_file(const char *path, char **buf, size_t *len, struct kf_log *l
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            kf_log_add(log, "%s: %s", path, strerror(errno));
+            kf_log_add(log, "%s: %s", path, errtext(errno, eb, sizeof eb));
             free(b);
             goto out;
         }
