@@ -29,11 +29,17 @@
 #define MAX_ATTR_LEN 4096
 #define GROUP_SIZELIMIT 1000
 
+/* A connection and the index of the URI it goes to. */
+struct lconn {
+    LDAP *ld;
+    size_t idx;
+};
+
 struct sg_ldap_client {
     struct sg_ldap_conf *conf;
     atomic_int refs;
     pthread_mutex_t mu; /* protects idle / n_idle */
-    LDAP **idle;
+    struct lconn *idle;
     size_t n_idle;
 };
 
@@ -61,6 +67,17 @@ static int remaining_ms(const struct deadline *d)
     long long ms = (long long)(d->end.tv_sec - now.tv_sec) * 1000 +
                    (d->end.tv_nsec - now.tv_nsec) / 1000000L;
     return ms < 0 ? 0 : ms > 600000 ? 600000 : (int)ms;
+}
+
+/* The share of the time left that an attempt on URI `idx` (of n) may use:
+ * the rest is kept for the URIs after it, so a server that accepts TCP but
+ * never answers cannot eat the whole budget before failover. */
+static struct deadline slice(const struct deadline *dl, size_t idx, size_t n)
+{
+    struct deadline d;
+    int share = remaining_ms(dl) / (int)(n > idx ? n - idx : 1);
+    deadline_init(&d, share);
+    return d;
 }
 
 static struct timeval tv_ms(int ms)
@@ -219,33 +236,37 @@ void sg_ldap_client_unref(struct sg_ldap_client *cl)
     if (!cl || atomic_fetch_sub(&cl->refs, 1) != 1)
         return;
     for (size_t i = 0; i < cl->n_idle; i++)
-        ldap_unbind_ext(cl->idle[i], NULL, NULL);
+        ldap_unbind_ext(cl->idle[i].ld, NULL, NULL);
     free(cl->idle);
     pthread_mutex_destroy(&cl->mu);
     sg_ldap_conf_free(cl->conf);
     free(cl);
 }
 
-static LDAP *pool_take(struct sg_ldap_client *cl)
+static bool pool_take(struct sg_ldap_client *cl, struct lconn *out)
 {
-    LDAP *ld = NULL;
+    bool got = false;
     pthread_mutex_lock(&cl->mu);
-    if (cl->n_idle > 0)
-        ld = cl->idle[--cl->n_idle];
+    if (cl->n_idle > 0) {
+        *out = cl->idle[--cl->n_idle];
+        got = true;
+    }
     pthread_mutex_unlock(&cl->mu);
-    return ld;
+    return got;
 }
 
-static void pool_give(struct sg_ldap_client *cl, LDAP *ld)
+static void pool_give(struct sg_ldap_client *cl, struct lconn *lc)
 {
+    LDAP *ld = lc->ld;
     pthread_mutex_lock(&cl->mu);
     if (cl->n_idle < (size_t)cl->conf->pool_size) {
-        cl->idle[cl->n_idle++] = ld;
+        cl->idle[cl->n_idle++] = *lc;
         ld = NULL;
     }
     pthread_mutex_unlock(&cl->mu);
     if (ld)
         ldap_unbind_ext(ld, NULL, NULL);
+    lc->ld = NULL;
 }
 
 /* ---- connecting ---------------------------------------------------------- */
@@ -391,6 +412,12 @@ out:
             snprintf(text, sizeof(text), "timed out");
         else
             describe(ld, rc, diag, text, sizeof(text));
+        if ((rc == LDAP_CONNECT_ERROR && (ldaps || c->starttls)) ||
+            (rc == LDAP_SERVER_DOWN && ldaps))
+            snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                     " (%sTLS: certificate not trusted by ca_file, or the name in the URI is not "
+                     "in the certificate)",
+                     rc == LDAP_SERVER_DOWN ? "server down, or " : "");
         snprintf(why, whylen, "%s: %s: %s", uri, step, text);
         if (bind_rc)
             *bind_rc = rc;
@@ -404,22 +431,25 @@ out:
     return res;
 }
 
-/* Try every URI in order until one connects (and binds). */
+/* Try the URIs in order, from `start`, until one connects (and binds). */
 static enum open_result open_conn(struct sg_ldap_client *cl, const struct deadline *dl,
-                                  const char *dn, const char *pw, size_t plen, LDAP **out,
-                                  struct sg_ldap_result *r, int *bind_rc)
+                                  size_t start, const char *dn, const char *pw, size_t plen,
+                                  struct lconn *out, struct sg_ldap_result *r, int *bind_rc)
 {
     const struct sg_ldap_conf *c = cl->conf;
     enum open_result res = OPEN_TRANSPORT;
-    for (size_t i = 0; i < c->n_uris; i++) {
+    for (size_t i = start; i < c->n_uris; i++) {
         char why[448];
         if (remaining_ms(dl) <= 0) {
             why_add(r, "no time left for %s (timeout_ms %d)", c->uris[i], c->timeout_ms);
             break;
         }
-        res = open_uri(c, c->uris[i], dl, dn, pw, plen, out, why, sizeof(why), bind_rc);
-        if (res == OPEN_OK)
+        struct deadline part = slice(dl, i, c->n_uris);
+        res = open_uri(c, c->uris[i], &part, dn, pw, plen, &out->ld, why, sizeof(why), bind_rc);
+        if (res == OPEN_OK) {
+            out->idx = i;
             return res;
+        }
         if (res == OPEN_BIND) {
             if (!bind_rc || *bind_rc != LDAP_INVALID_CREDENTIALS)
                 why_add(r, "%s", why);
@@ -566,7 +596,10 @@ struct find_args {
     const char *user;
     size_t ulen;
     bool want_keys;
-    const struct deadline *dl;
+    const struct deadline *dl;    /* the whole request */
+    const struct deadline *op_dl; /* this attempt (a slice of dl) */
+    const char *uri;              /* this attempt's URI, for messages */
+    size_t served;                /* index of the URI that answered */
     struct sg_ldap_result *r;
     enum sg_ldap_status status;
 };
@@ -597,7 +630,7 @@ static int find_entry(LDAP *ld, const struct sg_ldap_conf *c, struct find_args *
         goto out;
     }
     rc = do_search(ld, c, base, scope, filter, entry_attrs(c, a->want_keys, attr_buf, 80), 2,
-                   a->dl, &res);
+                   a->op_dl, &res);
     if (rc == LDAP_NO_SUCH_OBJECT && c->mode == SG_LDAP_MODE_TEMPLATE) {
         a->status = SG_LDAP_NO_USER;
         goto out;
@@ -611,7 +644,8 @@ static int find_entry(LDAP *ld, const struct sg_ldap_conf *c, struct find_args *
     if (rc != LDAP_SUCCESS) {
         char text[384];
         describe(ld, rc, NULL, text, sizeof(text));
-        why_add(r, "search in \"%s\": %s", base, rc == LDAP_TIMEOUT ? "timed out" : text);
+        why_add(r, "%s: search in \"%s\": %s", a->uri, base,
+                rc == LDAP_TIMEOUT ? "timed out" : text);
         goto out;
     }
     n = ldap_count_entries(ld, res);
@@ -629,8 +663,8 @@ static int find_entry(LDAP *ld, const struct sg_ldap_conf *c, struct find_args *
         why_add(r, "entry without a DN");
         goto out;
     }
-    if (c->group_base_dn && (rc = group_search(ld, c, a->user, a->ulen, a->dl, &r->user, r)) !=
-                                LDAP_SUCCESS)
+    if (c->group_base_dn && (rc = group_search(ld, c, a->user, a->ulen, a->op_dl, &r->user,
+                                               r)) != LDAP_SUCCESS)
         goto out;
     a->status = SG_LDAP_OK;
 out:
@@ -640,21 +674,23 @@ out:
     return rc;
 }
 
-/* Run find_entry on a pooled service connection; one retry on a fresh
- * connection when a reused one turned out dead (server restarted, idle
- * timeout). */
+/* Run find_entry on a service connection: a pooled one, else a new one
+ * (URIs in order). When the connection fails under the search (a reused one
+ * went stale, or a server accepts TCP but never answers), try again: from
+ * the first URI after a stale connection, from the next URI after a dead
+ * one, while time is left. */
 static void service_find(struct sg_ldap_client *cl, struct find_args *a)
 {
     const struct sg_ldap_conf *c = cl->conf;
+    size_t start = 0;
     a->status = SG_LDAP_ERROR;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        bool reused = true;
-        LDAP *ld = pool_take(cl);
-        if (!ld) {
-            reused = false;
+    for (size_t attempt = 0; attempt <= c->n_uris; attempt++) {
+        struct lconn lc = {0};
+        bool reused = pool_take(cl, &lc);
+        if (!reused) {
             int brc = 0;
-            enum open_result o = open_conn(cl, a->dl, c->bind_dn, c->bind_password,
-                                           c->bind_password ? strlen(c->bind_password) : 0, &ld,
+            enum open_result o = open_conn(cl, a->dl, start, c->bind_dn, c->bind_password,
+                                           c->bind_password ? strlen(c->bind_password) : 0, &lc,
                                            a->r, &brc);
             if (o == OPEN_BIND)
                 why_add(a->r, "service bind as \"%s\" refused: %s", c->bind_dn,
@@ -662,19 +698,20 @@ static void service_find(struct sg_ldap_client *cl, struct find_args *a)
             if (o != OPEN_OK)
                 return;
         }
-        int rc = find_entry(ld, c, a);
-        if (conn_broken(rc)) {
-            ldap_unbind_ext(ld, NULL, NULL);
-            if (reused && attempt == 0 && (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR) &&
-                remaining_ms(a->dl) > 0) {
-                clear_user(&a->r->user);
-                a->r->why[0] = '\0';
-                continue;
-            }
+        struct deadline op = slice(a->dl, lc.idx, c->n_uris);
+        a->op_dl = &op;
+        a->uri = c->uris[lc.idx];
+        a->served = lc.idx;
+        int rc = find_entry(lc.ld, c, a);
+        if (!conn_broken(rc)) {
+            pool_give(cl, &lc);
             return;
         }
-        pool_give(cl, ld);
-        return;
+        ldap_unbind_ext(lc.ld, NULL, NULL);
+        start = reused && rc != LDAP_TIMEOUT ? 0 : lc.idx + 1;
+        if (start >= c->n_uris || remaining_ms(a->dl) <= 0)
+            return;
+        clear_user(&a->r->user);
     }
 }
 
@@ -696,20 +733,21 @@ void sg_ldap_lookup(struct sg_ldap_client *cl, const char *user, size_t ulen,
     set_status(res, a.status);
 }
 
-/* Bind as `dn` with the password on a fresh connection. On success the
- * connection is returned in *keep (if keep != NULL) or closed. */
+/* Bind as `dn` with the password on a fresh connection (URIs from `start`).
+ * On success the connection is returned in *keep (if keep != NULL) or
+ * closed. */
 static enum sg_ldap_status user_bind(struct sg_ldap_client *cl, const struct deadline *dl,
-                                     const char *dn, const char *pw, size_t plen, LDAP **keep,
-                                     struct sg_ldap_result *r)
+                                     size_t start, const char *dn, const char *pw, size_t plen,
+                                     struct lconn *keep, struct sg_ldap_result *r)
 {
-    LDAP *ld = NULL;
+    struct lconn lc = {0};
     int brc = 0;
-    enum open_result o = open_conn(cl, dl, dn, pw, plen, &ld, r, &brc);
+    enum open_result o = open_conn(cl, dl, start, dn, pw, plen, &lc, r, &brc);
     if (o == OPEN_OK) {
         if (keep)
-            *keep = ld;
+            *keep = lc;
         else
-            ldap_unbind_ext(ld, NULL, NULL);
+            ldap_unbind_ext(lc.ld, NULL, NULL);
         return SG_LDAP_OK;
     }
     if (o == OPEN_BIND) {
@@ -731,7 +769,8 @@ static void auth_search(struct sg_ldap_client *cl, const char *user, size_t ulen
         set_status(r, a.status);
         return;
     }
-    set_status(r, user_bind(cl, dl, r->user.dn, pw, plen, NULL, r));
+    /* bind where the search was answered: that server is known to be up */
+    set_status(r, user_bind(cl, dl, a.served, r->user.dn, pw, plen, NULL, r));
 }
 
 /* Template and AD modes: bind first (unless a service account can tell an
@@ -743,7 +782,7 @@ static void auth_bind_first(struct sg_ldap_client *cl, const char *user, size_t 
 {
     const struct sg_ldap_conf *c = cl->conf;
     const char *err = NULL;
-    LDAP *ld = NULL;
+    struct lconn lc = {0};
     struct find_args a = {.user = user, .ulen = ulen, .dl = dl, .r = r};
     char *bind_name = c->mode == SG_LDAP_MODE_TEMPLATE
                           ? sg_ldap_expand(c->bind_dn_template, user, ulen, NULL, SG_LDAP_ESC_DN,
@@ -769,14 +808,17 @@ static void auth_bind_first(struct sg_ldap_client *cl, const char *user, size_t 
             goto out;
         }
     }
-    enum sg_ldap_status st = user_bind(cl, dl, bind_name, pw, plen, c->bind_dn ? NULL : &ld, r);
+    enum sg_ldap_status st =
+        user_bind(cl, dl, a.served, bind_name, pw, plen, c->bind_dn ? NULL : &lc, r);
     if (st != SG_LDAP_OK) {
         set_status(r, st);
         goto out;
     }
-    if (!c->bind_dn) {
-        int rc = find_entry(ld, c, &a);
-        (void)rc;
+    if (!c->bind_dn) { /* read the entry as the user */
+        struct deadline op = slice(dl, lc.idx, c->n_uris);
+        a.op_dl = &op;
+        a.uri = c->uris[lc.idx];
+        find_entry(lc.ld, c, &a);
         if (a.status == SG_LDAP_ERROR || a.status == SG_LDAP_AMBIGUOUS) {
             set_status(r, SG_LDAP_ERROR);
             goto out;
@@ -787,8 +829,8 @@ static void auth_bind_first(struct sg_ldap_client *cl, const char *user, size_t 
     }
     set_status(r, SG_LDAP_OK);
 out:
-    if (ld)
-        ldap_unbind_ext(ld, NULL, NULL);
+    if (lc.ld)
+        ldap_unbind_ext(lc.ld, NULL, NULL);
     free(bind_name);
 }
 

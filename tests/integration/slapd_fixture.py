@@ -1,0 +1,296 @@
+"""slapd_fixture — a throwaway OpenLDAP slapd for the auth-ldap tests.
+
+    import slapd_fixture
+    d = slapd_fixture.Slapd(tmpdir)         # generates CA + server cert, slapd.conf, schema
+    d.start()                                # slapd -d 0 on 127.0.0.1 (ldap:// and ldaps://)
+    d.add_users(slapd_fixture.DEFAULT_USERS, keys={"carol": ["ssh-ed25519 AAAA..."]})
+    d.uri, d.ldaps_uri, d.ca_file, d.base   # "ldap://127.0.0.1:P/", ..., "dc=example,dc=org"
+    d.search("(uid=alice)", "memberOf")     # ldapsearch output (str), for debugging
+    d.stop()
+
+The directory is never the system slapd: it runs from a generated slapd.conf
+(schemas from /etc/ldap/schema plus an openssh-lpk schema written here),
+an mdb database in the temp dir, on free loopback ports, in the foreground
+(-d 0) as a child of the test. Data: base dc=example,dc=org, ou=people,
+ou=groups, a service account cn=svc (password "svc-secret"), users with
+{SSHA} passwords (slappasswd), groupOfNames groups with the memberof overlay
+maintaining memberOf, and posixGroups with memberUid. ACL: userPassword is
+only usable for binds; everything else is readable (also anonymously).
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+BASE = "dc=example,dc=org"
+ROOT_DN = "cn=admin," + BASE
+ROOT_PW = "root-secret"
+SVC_DN = "cn=svc," + BASE
+SVC_PW = "svc-secret"
+
+# uid -> (password, [groupOfNames groups], [posixGroup groups])
+DEFAULT_USERS = {
+    "alice": ("alice-pw", ["admins"], ["ops"]),
+    "bob": ("bob-pw", ["partners"], []),
+    "carol": ("carol-pw", ["admins"], []),
+    "dave": ("dave-pw", [], ["ops"]),
+}
+
+# openssh-lpk: the attribute and auxiliary class OpenSSH LDAP setups use
+# (OIDs as registered for the lpk project).
+LPK_SCHEMA = """\
+attributetype ( 1.3.6.1.4.1.24552.500.1.1.1.13 NAME 'sshPublicKey'
+    DESC 'OpenSSH public key'
+    EQUALITY octetStringMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 )
+objectclass ( 1.3.6.1.4.1.24552.500.1.1.2.0 NAME 'ldapPublicKey'
+    DESC 'OpenSSH public key holder'
+    SUP top AUXILIARY
+    MAY ( sshPublicKey $ uid ) )
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(argv, input=None, check=True, env=None):
+    e = dict(os.environ, LDAPNOINIT="1")
+    if env:
+        e.update(env)
+    r = subprocess.run(argv, input=input, capture_output=True, env=e, timeout=30)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s %s" % (argv[0], r.returncode,
+                                                      r.stdout.decode(errors="replace"),
+                                                      r.stderr.decode(errors="replace")))
+    return r
+
+
+def make_certs(d, names=("DNS:localhost", "IP:127.0.0.1")):
+    """A CA and a server certificate signed by it (SAN: names)."""
+    d = pathlib.Path(d)
+    ca_key, ca_crt = d / "ca.key", d / "ca.crt"
+    srv_key, srv_csr, srv_crt = d / "server.key", d / "server.csr", d / "server.crt"
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=sshgate test CA", "-keyout", str(ca_key), "-out", str(ca_crt),
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=ldap test server",
+         "-keyout", str(srv_key), "-out", str(srv_csr)])
+    ext = d / "server.ext"
+    ext.write_text("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
+                   "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+                   % ",".join(names))
+    run(["openssl", "x509", "-req", "-in", str(srv_csr), "-CA", str(ca_crt), "-CAkey",
+         str(ca_key), "-CAcreateserial", "-days", "2", "-extfile", str(ext),
+         "-out", str(srv_crt)])
+    os.chmod(srv_key, 0o600)
+    return ca_crt, srv_crt, srv_key
+
+
+def ssha(password):
+    return run(["slappasswd", "-h", "{SSHA}", "-s", password]).stdout.decode().strip()
+
+
+class Slapd:
+    def __init__(self, tmp, cert_names=("DNS:localhost", "IP:127.0.0.1")):
+        self.dir = pathlib.Path(tmp) / "slapd"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.uri = "ldap://127.0.0.1:%d/" % self.port
+        self.ldaps_uri = "ldaps://127.0.0.1:%d/" % self.tls_port
+        self.base = BASE
+        self.proc = None
+        self.ca_file, self.cert, self.key = make_certs(self.dir, cert_names)
+        self._write_config()
+
+    # ------------------------------------------------------------ config
+    def _write_config(self):
+        db = self.dir / "db"
+        db.mkdir(exist_ok=True)
+        (self.dir / "openssh-lpk.schema").write_text(LPK_SCHEMA)
+        schemas = ["core", "cosine", "nis", "inetorgperson"]
+        conf = "".join("include /etc/ldap/schema/%s.schema\n" % s for s in schemas)
+        conf += "include %s\n" % (self.dir / "openssh-lpk.schema")
+        conf += f"""
+pidfile {self.dir}/slapd.pid
+argsfile {self.dir}/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+loglevel none
+TLSCACertificateFile {self.ca_file}
+TLSCertificateFile {self.cert}
+TLSCertificateKeyFile {self.key}
+
+database mdb
+maxsize 16777216
+suffix "{BASE}"
+rootdn "{ROOT_DN}"
+rootpw {ROOT_PW}
+directory {db}
+index objectClass eq
+index uid eq
+overlay memberof
+access to attrs=userPassword
+    by self write
+    by anonymous auth
+    by * none
+access to *
+    by * read
+"""
+        self.conf = self.dir / "slapd.conf"
+        self.conf.write_text(conf)
+        run(["slaptest", "-u", "-f", str(self.conf)])
+
+    # ------------------------------------------------------------ process
+    def start(self, timeout=15):
+        self.log = open(self.dir / "slapd.log", "wb")
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/slapd", "-d", "0", "-f", str(self.conf),
+             "-h", "%s %s" % (self.uri, self.ldaps_uri)],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("slapd exited: %s" % (self.dir / "slapd.log").read_text())
+            r = run(["ldapsearch", "-x", "-H", self.uri, "-b", "", "-s", "base",
+                     "-o", "nettimeout=1"], check=False)
+            if r.returncode == 0:
+                self._load_base()
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("slapd did not answer on %s" % self.uri)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+    # ------------------------------------------------------------ data
+    def ldapadd(self, ldif):
+        run(["ldapadd", "-x", "-H", self.uri, "-D", ROOT_DN, "-w", ROOT_PW],
+            input=ldif.encode())
+
+    def ldapmodify(self, ldif):
+        run(["ldapmodify", "-x", "-H", self.uri, "-D", ROOT_DN, "-w", ROOT_PW],
+            input=ldif.encode())
+
+    def search(self, flt, *attrs, base=None):
+        r = run(["ldapsearch", "-x", "-LLL", "-H", self.uri, "-D", ROOT_DN, "-w", ROOT_PW,
+                 "-b", base or BASE, flt, *attrs])
+        return r.stdout.decode(errors="replace")
+
+    def _load_base(self):
+        self.ldapadd(f"""dn: {BASE}
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,{BASE}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,{BASE}
+objectClass: organizationalUnit
+ou: groups
+
+dn: {SVC_DN}
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: svc
+userPassword: {ssha(SVC_PW)}
+""")
+
+    def add_users(self, users, keys=None, ou="people", mail=True):
+        """users: uid -> (password, [groupOfNames], [posixGroups]); keys: uid -> [pubkey lines]."""
+        keys = keys or {}
+        ldif = []
+        uidn = 10000 + len(list(self.dir.glob("uid-*")))
+        for uid, (pw, _, _) in users.items():
+            uidn += 1
+            (self.dir / ("uid-%s-%s" % (ou, uid))).touch()
+            e = [f"dn: uid={uid},ou={ou},{BASE}", "objectClass: inetOrgPerson",
+                 "objectClass: posixAccount", "objectClass: ldapPublicKey",
+                 f"uid: {uid}", f"cn: {uid.title()}", f"sn: {uid}",
+                 f"uidNumber: {uidn}", "gidNumber: 10000", f"homeDirectory: /home/{uid}",
+                 "loginShell: /bin/sh"]
+            if mail:
+                e.append(f"mail: {uid}@example.org")
+            if pw is not None:
+                e.append(f"userPassword: {ssha(pw)}")
+            for k in keys.get(uid, []):
+                e.append(f"sshPublicKey: {k}")
+            ldif.append("\n".join(e))
+        self.ldapadd("\n\n".join(ldif) + "\n")
+        # groups, added after the users so the memberof overlay sets memberOf
+        gon, posix = {}, {}
+        for uid, (_, g1, g2) in users.items():
+            for g in g1:
+                gon.setdefault(g, []).append(uid)
+            for g in g2:
+                posix.setdefault(g, []).append(uid)
+        for g, members in gon.items():
+            if self.search(f"(cn={g})", "cn").strip():
+                self.ldapmodify(f"dn: cn={g},ou=groups,{BASE}\nchangetype: modify\nadd: member\n"
+                                + "".join(f"member: uid={m},ou={ou},{BASE}\n" for m in members))
+                continue
+            self.ldapadd(f"dn: cn={g},ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: {g}\n"
+                         + "".join(f"member: uid={m},ou={ou},{BASE}\n" for m in members))
+        gid = 20000
+        for g, members in posix.items():
+            gid += 1
+            self.ldapadd(f"dn: cn={g},ou=groups,{BASE}\nobjectClass: posixGroup\ncn: {g}\n"
+                         f"gidNumber: {gid}\n" + "".join(f"memberUid: {m}\n" for m in members))
+
+    def add_ou(self, ou):
+        self.ldapadd(f"dn: ou={ou},{BASE}\nobjectClass: organizationalUnit\nou: {ou}\n")
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers (a hung directory)."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.uri = "ldap://127.0.0.1:%d/" % self.port
+        self.conns = []
+        self.accepted = 0
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            self.conns.append(c)  # keep it open, read nothing, say nothing
+
+    def close(self):
+        self._stop = True
+        self.thread.join(2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
