@@ -1483,6 +1483,10 @@ fail:
 out:
     if (!cfg && err && errlen && !err[0])
         snprintf(err, errlen, "%s: cannot load the config", name);
+    /* one line: jansson quotes the input near a syntax error verbatim */
+    for (char *p = err; !cfg && p && errlen && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     json_decref(root);
     sg_jpath_free(&c.path);
     return cfg;
