@@ -250,6 +250,10 @@ static void test_parse_errors(void **state)
                  "t.json:1:23: invalid JSON: duplicate object key near '\"listen\"'");
     assert_error("", "t.json:1:1: invalid JSON: '[' or '{' expected near end of file");
     assert_error("[1, 2]", "t.json:1:1: $: expected an object, got an array");
+    /* the message stays on one line even when jansson quotes input with newlines */
+    assert_null(load("{\"a\n\nb\": 1}"));
+    assert_null(strchr(err, '\n'));
+    assert_non_null(strstr(err, "t.json:1:"));
 }
 
 static void test_unknown_keys(void **state)
