@@ -35,19 +35,21 @@ CC=${CC:-clang} cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" \
   cat "$build/configure.log"; exit 1; }
 cmake --build "$build" --target fuzzers -j"$jobs"
 
+list="$build/tests/fuzz/fuzzers.txt"
+[ -f "$list" ] || list="$build/fuzzers.txt"   # configured without tests
 if [ $# -gt 0 ]; then
   targets=""
-  for t in "$@"; do targets="$targets fuzz_${t#fuzz_}"; done
+  for t in "$@"; do targets="$targets ${t#fuzz_}"; done
 else
-  targets=$(cd "$build/tests/fuzz" && ls fuzz_* 2>/dev/null | grep -v '_smoke$' | grep -v '\.' || true)
+  targets=$(cut -d' ' -f1 "$list")
 fi
 
 mkdir -p "$build/logs"
 status=0
-for t in $targets; do
-  bin="$build/tests/fuzz/$t"
-  short=${t#fuzz_}
-  [ -x "$bin" ] || { echo "run.sh: $t not built" >&2; status=1; continue; }
+for short in $targets; do
+  t=fuzz_$short
+  bin=$(awk -v n="$short" '$1 == n { print $2 }' "$list")
+  [ -n "$bin" ] && [ -x "$bin" ] || { echo "run.sh: $t not built" >&2; status=1; continue; }
   work="$build/corpus/$short"; art="$build/artifacts/$short"
   mkdir -p "$work" "$art"
   seeds="$here/corpus/$short"; [ -d "$seeds" ] || seeds=""
