@@ -38,23 +38,23 @@
 extern const char sg_default_config_text[];
 
 #define CFG_MAX_FILE ((size_t)16 << 20) /* a config larger than 16 MiB is a mistake */
-#define CFG_MAX_SECONDS 2147483          /* INT_MAX / 1000: fits in int milliseconds */
+#define CFG_MAX_SECONDS 2147483         /* INT_MAX / 1000: fits in int milliseconds */
 #define CFG_MAX_STRING 65536
 #define CFG_MAX_PROMPTS 16
-#define CFG_SHOW 80                      /* characters of a bad value quoted in a message */
+#define CFG_SHOW 80 /* characters of a bad value quoted in a message */
 
 /* ---- load context and messages ---------------------------------------- */
 
 struct cfg_ctx {
-    const char *name;        /* file name for messages */
-    const char *text;        /* the JSON text (for positions) */
+    const char *name; /* file name for messages */
+    const char *text; /* the JSON text (for positions) */
     size_t text_len;
-    struct sg_jpath path;    /* JSON path of the value being checked */
+    struct sg_jpath path; /* JSON path of the value being checked */
     char *err;
     size_t errlen;
     bool failed;
     struct sg_config *cfg;
-    bool chain_set;          /* auth.chain given explicitly */
+    bool chain_set; /* auth.chain given explicitly */
 };
 
 static sg_config_warning_cb warning_cb;
@@ -213,14 +213,21 @@ static const char *did_you_mean(const char *word, const char *const *cands, size
 static const char *type_label(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number with a fraction";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number with a fraction";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "?";
 }
@@ -238,9 +245,9 @@ typedef int (*field_fn)(struct cfg_ctx *c, const struct field *f, json_t *v, voi
 struct field {
     const char *key;
     field_fn fn;
-    size_t off;          /* into the struct `base` points at */
-    long long min, max;  /* integers; max string length for strings (0 = default) */
-    const void *extra;   /* sub-table, enum table, algorithm kind, ... */
+    size_t off;         /* into the struct `base` points at */
+    long long min, max; /* integers; max string length for strings (0 = default) */
+    const void *extra;  /* sub-table, enum table, algorithm kind, ... */
 };
 
 #define AT(base, f, type) ((type *)((char *)(base) + (f)->off))
@@ -252,7 +259,8 @@ static int parse_object(struct cfg_ctx *c, json_t *obj, const struct field *fiel
 
     if (!json_is_object(obj))
         return type_error(c, obj, "an object");
-    json_object_foreach(obj, key, val) {
+    json_object_foreach(obj, key, val)
+    {
         const char *names[64];
         size_t n = 0;
         const struct field *f;
@@ -429,7 +437,8 @@ static int parse_strlist(struct cfg_ctx *c, json_t *v, int flags, item_check_fn 
     } else if (json_is_array(v)) {
         size_t i;
         json_t *item;
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             size_t old = sg_jpath_push_index(&c->path, i);
             int r = -1;
             if (!json_is_string(item))
@@ -443,8 +452,8 @@ static int parse_strlist(struct cfg_ctx *c, json_t *v, int flags, item_check_fn 
             sg_jpath_pop(&c->path, old);
         }
     } else {
-        type_error(c, v, (flags & SL_SINGLE) ? "a string or an array of strings"
-                                             : "an array of strings");
+        type_error(c, v,
+                   (flags & SL_SINGLE) ? "a string or an array of strings" : "an array of strings");
         goto out;
     }
     if ((flags & SL_NONEMPTY) && out.n == 0) {
@@ -473,8 +482,10 @@ static int check_client(struct cfg_ctx *c, const char *s, const void *arg, struc
         return 0;
     if (strchr(s, '/'))
         return cfg_fail(c, "'%s' is not a valid CIDR (address/prefix, e.g. 10.0.0.0/8)", SHOW(s));
-    return cfg_fail(c, "'%s' is not an IP address, CIDR or IP glob such as \"192.168.*\" "
-                    "(host names are not supported)", SHOW(s));
+    return cfg_fail(c,
+                    "'%s' is not an IP address, CIDR or IP glob such as \"192.168.*\" "
+                    "(host names are not supported)",
+                    SHOW(s));
 }
 
 static int f_clients(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
@@ -570,7 +581,7 @@ static int f_version_string(struct cfg_ctx *c, const struct field *f, json_t *v,
     size_t len = strlen(s);
     if (len > 255 - 10)
         return cfg_fail(c, "too long: the identification line is limited to 255 characters "
-                        "(at most 245 here)");
+                           "(at most 245 here)");
     bool comments = false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
@@ -595,8 +606,8 @@ static int f_strict_kex(struct cfg_ctx *c, const struct field *f, json_t *v, voi
         return type_error(c, v, "true or false");
     if (!json_is_true(v))
         return cfg_fail(c, "libssh 0.10.6 always offers strict key exchange "
-                        "(kex-strict-s-v00@openssh.com) and cannot turn it off; remove the key "
-                        "or set it to true");
+                           "(kex-strict-s-v00@openssh.com) and cannot turn it off; remove the key "
+                           "or set it to true");
     c->cfg->strict_kex = true;
     return 0;
 }
@@ -626,8 +637,10 @@ static int f_listen_address(struct cfg_ctx *c, const struct field *f, json_t *v,
     if (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1) {
         if (s[0] == '[')
             return cfg_fail(c, "write the IPv6 address without brackets (e.g. \"::1\")");
-        return cfg_fail(c, "'%s' is not a numeric IPv4 or IPv6 address (host names are not "
-                        "resolved)", SHOW(s));
+        return cfg_fail(c,
+                        "'%s' is not a numeric IPv4 or IPv6 address (host names are not "
+                        "resolved)",
+                        SHOW(s));
     }
     return set_str(AT(base, f, char *), s) < 0 ? cfg_oom(c) : 0;
 }
@@ -667,7 +680,8 @@ static int f_listen(struct cfg_ctx *c, const struct field *f, json_t *v, void *b
         return cfg_fail(c, "must list at least one address to listen on");
     if (!(list = calloc(json_array_size(v), sizeof(*list))))
         return cfg_oom(c);
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         size_t old = sg_jpath_push_index(&c->path, i);
         struct sg_listen *l = &list[n++];
         l->port = 2222;
@@ -743,8 +757,10 @@ static int f_algos(struct cfg_ctx *c, const struct field *f, json_t *v, void *ba
                          f->extra, AT(base, f, struct sg_strlist));
 }
 
-#define ALGO_FIELD(key, member, kind)                                                        \
-    {key, f_algos, offsetof(struct sg_config, algorithms.member), 0, 0, (const void *)(kind)}
+#define ALGO_FIELD(key, member, kind)                                                              \
+    {                                                                                              \
+        key, f_algos, offsetof(struct sg_config, algorithms.member), 0, 0, (const void *)(kind)    \
+    }
 
 static const struct field algorithm_fields[] = {
     ALGO_FIELD("kex", kex, SG_ALGO_KEX),
@@ -833,7 +849,8 @@ static int f_plugins(struct cfg_ctx *c, const struct field *f, json_t *v, void *
         return type_error(c, v, "an array of {\"name\", \"path\", \"config\"} objects");
     if (json_array_size(v) && !(list = calloc(json_array_size(v), sizeof(*list))))
         return cfg_oom(c);
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         size_t old = sg_jpath_push_index(&c->path, i);
         memset(&t, 0, sizeof(t));
         if (parse_object(c, item, plugin_fields, &t) < 0)
@@ -897,8 +914,7 @@ static int unknown_plugin(struct cfg_ctx *c, const char *s)
                     DYM(s, names, n));
 }
 
-static int check_plugin_ref(struct cfg_ctx *c, const char *s, const void *arg,
-                            struct sg_strlist *l)
+static int check_plugin_ref(struct cfg_ctx *c, const char *s, const void *arg, struct sg_strlist *l)
 {
     return sg_config_plugin(c->cfg, s) ? 0 : unknown_plugin(c, s);
 }
@@ -913,8 +929,10 @@ static int check_method(struct cfg_ctx *c, const char *s, const void *arg, struc
     for (size_t i = 0; auth_method_names[i]; i++)
         if (strcmp(auth_method_names[i], s) == 0)
             return 0;
-    return cfg_fail(c, "unknown auth method '%s'%s: expected none, password, publickey or "
-                    "keyboard-interactive", SHOW(s), DYM(s, auth_method_names, 4));
+    return cfg_fail(c,
+                    "unknown auth method '%s'%s: expected none, password, publickey or "
+                    "keyboard-interactive",
+                    SHOW(s), DYM(s, auth_method_names, 4));
 }
 
 static int check_offered_method(struct cfg_ctx *c, const char *s, const void *arg,
@@ -930,8 +948,7 @@ static int check_offered_method(struct cfg_ctx *c, const char *s, const void *ar
 
 static int f_auth_chain(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
 {
-    if (parse_strlist(c, v, SL_SINGLE | SL_UNIQUE, check_plugin_ref, NULL, &c->cfg->auth.chain) <
-        0)
+    if (parse_strlist(c, v, SL_SINGLE | SL_UNIQUE, check_plugin_ref, NULL, &c->cfg->auth.chain) < 0)
         return -1;
     c->chain_set = true;
     return 0;
@@ -961,14 +978,15 @@ static int f_auth_required(struct cfg_ctx *c, const struct field *f, json_t *v, 
         return type_error(c, v, "an array of method sets, e.g. [[\"publickey\", \"password\"]]");
     if (json_array_size(v) && !(sets = calloc(json_array_size(v), sizeof(*sets))))
         return cfg_oom(c);
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         size_t old = sg_jpath_push_index(&c->path, i);
         if (!json_is_array(item)) {
             type_error(c, item, "an array of method names");
             goto out;
         }
-        if (parse_strlist(c, item, SL_NONEMPTY | SL_UNIQUE, check_offered_method, NULL,
-                          &sets[n]) < 0)
+        if (parse_strlist(c, item, SL_NONEMPTY | SL_UNIQUE, check_offered_method, NULL, &sets[n]) <
+            0)
             goto out;
         n++;
         sg_jpath_pop(&c->path, old);
@@ -1009,7 +1027,8 @@ static int f_kbd_prompts(struct cfg_ctx *c, const struct field *f, json_t *v, vo
         return cfg_fail(c, "must list 1..%d prompts", CFG_MAX_PROMPTS);
     if (!(list = calloc(json_array_size(v), sizeof(*list))))
         return cfg_oom(c);
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         size_t old = sg_jpath_push_index(&c->path, i);
         struct sg_kbd_prompt *p = &list[n++];
         if (parse_object(c, item, prompt_fields, p) < 0)
@@ -1073,7 +1092,8 @@ static int f_route_kind(struct cfg_ctx *c, const struct field *f, json_t *v, voi
             ((struct sg_route *)base)->kind = (enum sg_route_kind)k;
             return 0;
         }
-    return cfg_fail(c, "unknown request kind '%s'%s: expected \"*\", \"shell\", \"exec\", "
+    return cfg_fail(c,
+                    "unknown request kind '%s'%s: expected \"*\", \"shell\", \"exec\", "
                     "\"subsystem\", \"direct-tcpip\" or \"tcpip-forward\"",
                     SHOW(s), DYM(s, route_kind_names, N_ROUTE_KINDS));
 }
@@ -1129,7 +1149,10 @@ static int f_route_match(struct cfg_ctx *c, const struct field *f, json_t *v, vo
         return -1;
     if (!json_object_get(v, "kind"))
         return missing_key(c, "kind");
-    static const struct { const char *key; enum sg_route_kind kind; } only[] = {
+    static const struct {
+        const char *key;
+        enum sg_route_kind kind;
+    } only[] = {
         {"command", SG_ROUTE_EXEC},
         {"subsystem", SG_ROUTE_SUBSYSTEM},
     };
@@ -1203,7 +1226,8 @@ static int f_routes(struct cfg_ctx *c, const struct field *f, json_t *v, void *b
         return type_error(c, v, "an array of route objects");
     if (json_array_size(v) && !(list = calloc(json_array_size(v), sizeof(*list))))
         return cfg_oom(c);
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         size_t old = sg_jpath_push_index(&c->path, i);
         struct sg_route *r = &list[n++];
         if (route_defaults(r) < 0) {

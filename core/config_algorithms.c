@@ -9,53 +9,103 @@
 struct algo_kind_info {
     const char *key;
     const char *label;
-    const char *const *names;    /* supported */
+    const char *const *names; /* supported */
     const char *const *defaults;
 };
 
-static const char *const kex_names[] = {
-    "curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
-    "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group18-sha512",
-    "diffie-hellman-group16-sha512", "diffie-hellman-group-exchange-sha256",
-    "diffie-hellman-group14-sha256", "diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1",
-    "diffie-hellman-group-exchange-sha1", NULL};
-static const char *const kex_defaults[] = {
-    "curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
-    "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group16-sha512",
-    "diffie-hellman-group14-sha256", NULL};
+static const char *const kex_names[] = {"curve25519-sha256",
+                                        "curve25519-sha256@libssh.org",
+                                        "ecdh-sha2-nistp256",
+                                        "ecdh-sha2-nistp384",
+                                        "ecdh-sha2-nistp521",
+                                        "diffie-hellman-group18-sha512",
+                                        "diffie-hellman-group16-sha512",
+                                        "diffie-hellman-group-exchange-sha256",
+                                        "diffie-hellman-group14-sha256",
+                                        "diffie-hellman-group14-sha1",
+                                        "diffie-hellman-group1-sha1",
+                                        "diffie-hellman-group-exchange-sha1",
+                                        NULL};
+static const char *const kex_defaults[] = {"curve25519-sha256",
+                                           "curve25519-sha256@libssh.org",
+                                           "ecdh-sha2-nistp256",
+                                           "ecdh-sha2-nistp384",
+                                           "ecdh-sha2-nistp521",
+                                           "diffie-hellman-group16-sha512",
+                                           "diffie-hellman-group14-sha256",
+                                           NULL};
 
-static const char *const cipher_names[] = {
-    "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
-    "aes256-ctr", "aes192-ctr", "aes128-ctr", "aes256-cbc", "aes192-cbc", "aes128-cbc",
-    "3des-cbc", NULL};
-static const char *const cipher_defaults[] = {
-    "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
-    "aes256-ctr", "aes192-ctr", "aes128-ctr", NULL};
+static const char *const cipher_names[] = {"chacha20-poly1305@openssh.com",
+                                           "aes256-gcm@openssh.com",
+                                           "aes128-gcm@openssh.com",
+                                           "aes256-ctr",
+                                           "aes192-ctr",
+                                           "aes128-ctr",
+                                           "aes256-cbc",
+                                           "aes192-cbc",
+                                           "aes128-cbc",
+                                           "3des-cbc",
+                                           NULL};
+static const char *const cipher_defaults[] = {"chacha20-poly1305@openssh.com",
+                                              "aes256-gcm@openssh.com",
+                                              "aes128-gcm@openssh.com",
+                                              "aes256-ctr",
+                                              "aes192-ctr",
+                                              "aes128-ctr",
+                                              NULL};
 
-static const char *const mac_names[] = {
-    "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha1-etm@openssh.com",
-    "hmac-sha2-256", "hmac-sha2-512", "hmac-sha1", NULL};
-static const char *const mac_defaults[] = {
-    "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256",
-    "hmac-sha2-512", NULL};
+static const char *const mac_names[] = {"hmac-sha2-256-etm@openssh.com",
+                                        "hmac-sha2-512-etm@openssh.com",
+                                        "hmac-sha1-etm@openssh.com",
+                                        "hmac-sha2-256",
+                                        "hmac-sha2-512",
+                                        "hmac-sha1",
+                                        NULL};
+static const char *const mac_defaults[] = {"hmac-sha2-256-etm@openssh.com",
+                                           "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256",
+                                           "hmac-sha2-512", NULL};
 
-static const char *const host_key_names[] = {
-    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-    "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", "ssh-ed25519-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp256-cert-v01@openssh.com", "ecdsa-sha2-nistp384-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp521-cert-v01@openssh.com", "rsa-sha2-512-cert-v01@openssh.com",
-    "rsa-sha2-256-cert-v01@openssh.com", "ssh-rsa-cert-v01@openssh.com", NULL};
-static const char *const pubkey_names[] = {
-    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-    "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", "ssh-ed25519-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp256-cert-v01@openssh.com", "ecdsa-sha2-nistp384-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp521-cert-v01@openssh.com", "rsa-sha2-512-cert-v01@openssh.com",
-    "rsa-sha2-256-cert-v01@openssh.com", "ssh-rsa-cert-v01@openssh.com",
-    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-    "sk-ssh-ed25519-cert-v01@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com", NULL};
-static const char *const key_defaults[] = {
-    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-    "rsa-sha2-512", "rsa-sha2-256", NULL};
+static const char *const host_key_names[] = {"ssh-ed25519",
+                                             "ecdsa-sha2-nistp256",
+                                             "ecdsa-sha2-nistp384",
+                                             "ecdsa-sha2-nistp521",
+                                             "rsa-sha2-512",
+                                             "rsa-sha2-256",
+                                             "ssh-rsa",
+                                             "ssh-ed25519-cert-v01@openssh.com",
+                                             "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                                             "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+                                             "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+                                             "rsa-sha2-512-cert-v01@openssh.com",
+                                             "rsa-sha2-256-cert-v01@openssh.com",
+                                             "ssh-rsa-cert-v01@openssh.com",
+                                             NULL};
+static const char *const pubkey_names[] = {"ssh-ed25519",
+                                           "ecdsa-sha2-nistp256",
+                                           "ecdsa-sha2-nistp384",
+                                           "ecdsa-sha2-nistp521",
+                                           "rsa-sha2-512",
+                                           "rsa-sha2-256",
+                                           "ssh-rsa",
+                                           "ssh-ed25519-cert-v01@openssh.com",
+                                           "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                                           "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+                                           "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+                                           "rsa-sha2-512-cert-v01@openssh.com",
+                                           "rsa-sha2-256-cert-v01@openssh.com",
+                                           "ssh-rsa-cert-v01@openssh.com",
+                                           "sk-ssh-ed25519@openssh.com",
+                                           "sk-ecdsa-sha2-nistp256@openssh.com",
+                                           "sk-ssh-ed25519-cert-v01@openssh.com",
+                                           "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                                           NULL};
+static const char *const key_defaults[] = {"ssh-ed25519",
+                                           "ecdsa-sha2-nistp256",
+                                           "ecdsa-sha2-nistp384",
+                                           "ecdsa-sha2-nistp521",
+                                           "rsa-sha2-512",
+                                           "rsa-sha2-256",
+                                           NULL};
 
 static const char *const compression_names[] = {"none", "zlib@openssh.com", "zlib", NULL};
 static const char *const compression_defaults[] = {"none", "zlib@openssh.com", NULL};
@@ -94,16 +144,39 @@ static const struct weak_algo weak_algos[] = {
 
 /* Names other SSH implementations (and the reference component) offer that
  * libssh 0.10.6 cannot negotiate. A trailing '*' matches a prefix. */
-static const char *const unimplemented[] = {
-    "arcfour*", "blowfish-cbc", "cast128-cbc", "3des-ctr", "rijndael-cbc@lysator.liu.se",
-    "twofish*", "serpent*", "idea-cbc", "des-cbc", "hmac-md5*", "hmac-sha1-96*", "hmac-sha2-256-96*",
-    "hmac-sha2-512-96*", "hmac-ripemd160*", "umac-*", "ssh-dss*", "x509v3-*", "gss-*",
-    "sntrup761x25519-sha512*", "mlkem768x25519-sha256", "diffie-hellman-group15-sha512",
-    "diffie-hellman-group17-sha512", "diffie-hellman-group14-sha224@ssh.com",
-    "diffie-hellman-group16-sha512@ssh.com", "diffie-hellman-group18-sha512@ssh.com",
-    "diffie-hellman-group-exchange-sha224@ssh.com", "diffie-hellman-group-exchange-sha384@ssh.com",
-    "diffie-hellman-group-exchange-sha512@ssh.com", "curve448-sha512", "ssh-ed448",
-    "rsa-sha2-256@ssh.com", "ecdh-sha2-1.3.132.0.10", NULL};
+static const char *const unimplemented[] = {"arcfour*",
+                                            "blowfish-cbc",
+                                            "cast128-cbc",
+                                            "3des-ctr",
+                                            "rijndael-cbc@lysator.liu.se",
+                                            "twofish*",
+                                            "serpent*",
+                                            "idea-cbc",
+                                            "des-cbc",
+                                            "hmac-md5*",
+                                            "hmac-sha1-96*",
+                                            "hmac-sha2-256-96*",
+                                            "hmac-sha2-512-96*",
+                                            "hmac-ripemd160*",
+                                            "umac-*",
+                                            "ssh-dss*",
+                                            "x509v3-*",
+                                            "gss-*",
+                                            "sntrup761x25519-sha512*",
+                                            "mlkem768x25519-sha256",
+                                            "diffie-hellman-group15-sha512",
+                                            "diffie-hellman-group17-sha512",
+                                            "diffie-hellman-group14-sha224@ssh.com",
+                                            "diffie-hellman-group16-sha512@ssh.com",
+                                            "diffie-hellman-group18-sha512@ssh.com",
+                                            "diffie-hellman-group-exchange-sha224@ssh.com",
+                                            "diffie-hellman-group-exchange-sha384@ssh.com",
+                                            "diffie-hellman-group-exchange-sha512@ssh.com",
+                                            "curve448-sha512",
+                                            "ssh-ed448",
+                                            "rsa-sha2-256@ssh.com",
+                                            "ecdh-sha2-1.3.132.0.10",
+                                            NULL};
 
 static bool in_list(const char *const *list, const char *name)
 {
@@ -132,9 +205,9 @@ static const char *weak_reason(enum sg_algo_kind kind, const char *name)
 {
     for (size_t i = 0; i < sizeof(weak_algos) / sizeof(weak_algos[0]); i++) {
         const struct weak_algo *w = &weak_algos[i];
-        bool kind_ok = w->kind == kind ||
-                       (w->kind == SG_ALGO_KIND_COUNT &&
-                        (kind == SG_ALGO_HOST_KEY || kind == SG_ALGO_PUBKEY_AUTH));
+        bool kind_ok =
+            w->kind == kind || (w->kind == SG_ALGO_KIND_COUNT &&
+                                (kind == SG_ALGO_HOST_KEY || kind == SG_ALGO_PUBKEY_AUTH));
         if (kind_ok && strcmp(w->name, name) == 0)
             return w->why;
     }
@@ -150,29 +223,36 @@ enum sg_algo_status sg_algo_check(enum sg_algo_kind kind, const char *name, char
         const char *why = weak_reason(kind, name);
         if (!why)
             return SG_ALGO_OK;
-        snprintf(msg, msglen, "weak %s '%s' enabled (%s); accepted only because it is listed "
-                 "explicitly", kinds[kind].label, name, why);
+        snprintf(msg, msglen,
+                 "weak %s '%s' enabled (%s); accepted only because it is listed "
+                 "explicitly",
+                 kinds[kind].label, name, why);
         return SG_ALGO_WEAK;
     }
     if (kind == SG_ALGO_COMPRESSION && (strcmp(name, "no") == 0 || strcmp(name, "yes") == 0)) {
-        snprintf(msg, msglen, "'%s' is not a compression method: in libssh 0.10.6 it still "
-                 "negotiates zlib; write %s", name,
-                 name[0] == 'n' ? "\"none\" for no compression" : "\"zlib@openssh.com\"");
+        snprintf(msg, msglen,
+                 "'%s' is not a compression method: in libssh 0.10.6 it still "
+                 "negotiates zlib; write %s",
+                 name, name[0] == 'n' ? "\"none\" for no compression" : "\"zlib@openssh.com\"");
         return SG_ALGO_UNSUPPORTED;
     }
     if (kind == SG_ALGO_MAC && strcmp(name, "none") == 0) {
-        snprintf(msg, msglen, "libssh 0.10.6 does not implement MAC 'none' (it is built "
+        snprintf(msg, msglen,
+                 "libssh 0.10.6 does not implement MAC 'none' (it is built "
                  "without WITH_INSECURE_NONE)");
         return SG_ALGO_UNSUPPORTED;
     }
     if (kind == SG_ALGO_CIPHER && strcmp(name, "none") == 0) {
-        snprintf(msg, msglen, "libssh 0.10.6 does not implement cipher 'none' (it is built "
+        snprintf(msg, msglen,
+                 "libssh 0.10.6 does not implement cipher 'none' (it is built "
                  "without WITH_INSECURE_NONE)");
         return SG_ALGO_UNSUPPORTED;
     }
     if (kind == SG_ALGO_HOST_KEY && in_list(pubkey_names, name)) {
-        snprintf(msg, msglen, "'%s' is a security-key (FIDO) type: it can authenticate users "
-                 "(algorithms.pubkey_auth) but cannot be a server host key", name);
+        snprintf(msg, msglen,
+                 "'%s' is a security-key (FIDO) type: it can authenticate users "
+                 "(algorithms.pubkey_auth) but cannot be a server host key",
+                 name);
         return SG_ALGO_UNSUPPORTED;
     }
     if (is_unimplemented(name)) {

@@ -53,7 +53,7 @@ int sg_cidr_parse(const char *text, struct sg_cidr *out)
     }
     /* clear host bits */
     for (int bit = c.prefix; bit < maxp; bit++)
-        c.addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+        c.addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
     *out = c;
     return 0;
 }

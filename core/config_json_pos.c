@@ -136,7 +136,7 @@ struct scan {
     bool found;
     int found_line, found_col;
     struct sg_jpath path;
-    char *key;      /* decoded member name */
+    char *key; /* decoded member name */
     size_t key_cap;
 };
 
@@ -257,14 +257,30 @@ static int scan_string(struct scan *s, bool decode)
         char out[4];
         size_t k = 1;
         switch (esc) {
-        case '"': out[0] = '"'; break;
-        case '\\': out[0] = '\\'; break;
-        case '/': out[0] = '/'; break;
-        case 'b': out[0] = '\b'; break;
-        case 'f': out[0] = '\f'; break;
-        case 'n': out[0] = '\n'; break;
-        case 'r': out[0] = '\r'; break;
-        case 't': out[0] = '\t'; break;
+        case '"':
+            out[0] = '"';
+            break;
+        case '\\':
+            out[0] = '\\';
+            break;
+        case '/':
+            out[0] = '/';
+            break;
+        case 'b':
+            out[0] = '\b';
+            break;
+        case 'f':
+            out[0] = '\f';
+            break;
+        case 'n':
+            out[0] = '\n';
+            break;
+        case 'r':
+            out[0] = '\r';
+            break;
+        case 't':
+            out[0] = '\t';
+            break;
         case 'u': {
             unsigned cp, lo;
             if (hex4(s->p + 1, s->end, &cp) < 0)
@@ -393,10 +409,14 @@ static int scan_value(struct scan *s, int depth)
         return 0;
     }
     switch (*s->p) {
-    case '{': return scan_object(s, depth);
-    case '[': return scan_array(s, depth);
-    case '"': return scan_string(s, false);
-    default: return scan_scalar(s);
+    case '{':
+        return scan_object(s, depth);
+    case '[':
+        return scan_array(s, depth);
+    case '"':
+        return scan_string(s, false);
+    default:
+        return scan_scalar(s);
     }
 }
 

@@ -29,7 +29,10 @@ void sg_jpath_free(struct sg_jpath *p);
 size_t sg_jpath_push_key(struct sg_jpath *p, const char *key);
 size_t sg_jpath_push_index(struct sg_jpath *p, size_t index);
 void sg_jpath_pop(struct sg_jpath *p, size_t old_len);
-static inline const char *sg_jpath_str(const struct sg_jpath *p) { return p->s ? p->s : "$"; }
+static inline const char *sg_jpath_str(const struct sg_jpath *p)
+{
+    return p->s ? p->s : "$";
+}
 
 /* Find where the value at `path` starts in the JSON `text` (len bytes), or,
  * with want_key, where its member name starts. line and col are 1-based;

@@ -55,8 +55,7 @@ static void poke_helpers(const char *text, size_t len)
                                         "$.plugins[0].config", "$.a"};
     int line, col;
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        if (sg_json_pos_find(text, len, paths[i], i & 1, &line, &col) == 0 &&
-            (line < 1 || col < 1))
+        if (sg_json_pos_find(text, len, paths[i], i & 1, &line, &col) == 0 && (line < 1 || col < 1))
             abort();
     }
     if (len < 128) {
@@ -70,7 +69,8 @@ static void poke_helpers(const char *text, size_t len)
                 memcmp(&c, &d, sizeof(c)) != 0)
                 abort();
             /* a v4 CIDR matches a v4 address exactly when it matches its mapped form */
-            if (c.family == AF_INET && sg_cidr_match(&c, AF_INET, a4) != sg_cidr_match(&c, AF_INET6, a6))
+            if (c.family == AF_INET &&
+                sg_cidr_match(&c, AF_INET, a4) != sg_cidr_match(&c, AF_INET6, a6))
                 abort();
         }
         if (sg_client_pattern_valid(text)) {

@@ -1,9 +1,12 @@
 /* test_config.c — unit tests of the config loader (core/config*.c). */
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -50,26 +53,26 @@ static struct sg_config *load(const char *json)
 }
 
 /* Load must fail with exactly this message. */
-#define assert_error(json, expected)                                                           \
-    do {                                                                                       \
-        struct sg_config *c_ = load(json);                                                     \
-        if (c_) {                                                                              \
-            sg_config_free(c_);                                                                \
-            fail_msg("loaded, expected error: %s", expected);                                  \
-        }                                                                                      \
-        assert_string_equal(err, expected);                                                    \
+#define assert_error(json, expected)                                                               \
+    do {                                                                                           \
+        struct sg_config *c_ = load(json);                                                         \
+        if (c_) {                                                                                  \
+            sg_config_free(c_);                                                                    \
+            fail_msg("loaded, expected error: %s", expected);                                      \
+        }                                                                                          \
+        assert_string_equal(err, expected);                                                        \
     } while (0)
 
 /* Load must fail with a message containing this text. */
-#define assert_error_has(json, part)                                                           \
-    do {                                                                                       \
-        struct sg_config *c_ = load(json);                                                     \
-        if (c_) {                                                                              \
-            sg_config_free(c_);                                                                \
-            fail_msg("loaded, expected error containing: %s", part);                           \
-        }                                                                                      \
-        if (!strstr(err, part))                                                                \
-            fail_msg("error \"%s\" does not contain \"%s\"", err, part);                       \
+#define assert_error_has(json, part)                                                               \
+    do {                                                                                           \
+        struct sg_config *c_ = load(json);                                                         \
+        if (c_) {                                                                                  \
+            sg_config_free(c_);                                                                    \
+            fail_msg("loaded, expected error containing: %s", part);                               \
+        }                                                                                          \
+        if (!strstr(err, part))                                                                    \
+            fail_msg("error \"%s\" does not contain \"%s\"", err, part);                           \
     } while (0)
 
 static struct sg_config *load_ok(const char *json)
@@ -106,9 +109,9 @@ static void test_defaults(void **state)
     assert_string_equal(c->listen[0].address, "127.0.0.1");
     assert_int_equal(c->listen[0].port, 2222);
     assert_int_equal(c->listen[0].backlog, 128);
-    assert_list(&c->host_keys, (const char *[]){"state/ssh_host_ed25519_key",
-                                                "state/ssh_host_ecdsa_key",
-                                                "state/ssh_host_rsa_key", NULL});
+    assert_list(&c->host_keys,
+                (const char *[]){"state/ssh_host_ed25519_key", "state/ssh_host_ecdsa_key",
+                                 "state/ssh_host_rsa_key", NULL});
     assert_int_equal(c->workers, 0);
     assert_string_equal(c->user, "");
     assert_true(c->plugin_dir[0] == '/');
@@ -134,13 +137,18 @@ static void test_defaults(void **state)
                                  NULL});
     assert_list(&c->algorithms.ciphers,
                 (const char *[]){"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com",
-                                 "aes128-gcm@openssh.com", "aes256-ctr", "aes192-ctr",
-                                 "aes128-ctr", NULL});
+                                 "aes128-gcm@openssh.com", "aes256-ctr", "aes192-ctr", "aes128-ctr",
+                                 NULL});
     assert_list(&c->algorithms.macs,
                 (const char *[]){"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
                                  "hmac-sha2-256", "hmac-sha2-512", NULL});
-    const char *keys[] = {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-                          "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", NULL};
+    const char *keys[] = {"ssh-ed25519",
+                          "ecdsa-sha2-nistp256",
+                          "ecdsa-sha2-nistp384",
+                          "ecdsa-sha2-nistp521",
+                          "rsa-sha2-512",
+                          "rsa-sha2-256",
+                          NULL};
     assert_list(&c->algorithms.host_key, keys);
     assert_list(&c->algorithms.pubkey_auth, keys);
     assert_list(&c->algorithms.compression, (const char *[]){"none", "zlib@openssh.com", NULL});
@@ -193,7 +201,8 @@ static void test_values(void **state)
         " \"keepalive\": {\"interval\": 15, \"count_max\": 5},"
         " \"tcp\": {\"keepalive_time\": 60, \"keepalive_interval\": 10, \"nodelay\": false,"
         "   \"rcvbuf\": 65536, \"sndbuf\": 131072},"
-        " \"version_string\": \"MyServer_2.1 build 7-x\", \"client_version_pattern\": \"SSH-2.0-*\","
+        " \"version_string\": \"MyServer_2.1 build 7-x\", \"client_version_pattern\": "
+        "\"SSH-2.0-*\","
         " \"banner\": \"Welcome\\n\", \"strict_kex\": true,"
         " \"allowed_clients\": [\"10.0.0.0/8\", \"192.168.*\", \"::1\"],"
         " \"blocked_clients\": \"10.6.6.6\","
@@ -273,8 +282,9 @@ static void test_unknown_keys(void **state)
     /* keys that need escaping in the path; columns count characters */
     assert_error("{\"banner\": \"\xc3\xa9\xc3\xa9\", \"a b\": 1}",
                  "t.json:1:18: $[\"a b\"]: unknown key 'a b'");
-    assert_error("{\n\"routes\": [{\"plugin\": \"x\", \"match\": {\"kind\": \"*\"}, \"confi\": {}}]}",
-                 "t.json:2:52: $.routes[0].confi: unknown key 'confi' (did you mean 'config'?)");
+    assert_error(
+        "{\n\"routes\": [{\"plugin\": \"x\", \"match\": {\"kind\": \"*\"}, \"confi\": {}}]}",
+        "t.json:2:52: $.routes[0].confi: unknown key 'confi' (did you mean 'config'?)");
 }
 
 static void test_wrong_types(void **state)
@@ -301,8 +311,7 @@ static void test_wrong_types(void **state)
     assert_error("{\"banner\": null}", "t.json:1:12: $.banner: expected a string, got null");
     assert_error("{\"host_keys\": [\"a\", 3]}",
                  "t.json:1:21: $.host_keys[1]: expected a string, got an integer");
-    assert_error("{\"host_keys\": []}",
-                 "t.json:1:15: $.host_keys: must list at least one entry");
+    assert_error("{\"host_keys\": []}", "t.json:1:15: $.host_keys: must list at least one entry");
     assert_error("{\"host_keys\": [\"a\", \"a\"]}",
                  "t.json:1:21: $.host_keys[1]: 'a' is listed twice");
     assert_error("{\"log\": {\"level\": 4}}", "t.json:1:19: $.log.level: 4 is out of range (0..3)");
@@ -395,8 +404,8 @@ static void test_algorithms(void **state)
     assert_non_null(strstr(warnings, "$.algorithms.ciphers[2]: warning: weak cipher '3des-cbc'"));
     assert_non_null(strstr(warnings, "$.algorithms.host_key[1]: warning: weak host key "
                                      "algorithm 'ssh-rsa'"));
-    assert_list(&c->algorithms.ciphers, (const char *[]){"aes128-ctr", "aes128-cbc", "3des-cbc",
-                                                         NULL});
+    assert_list(&c->algorithms.ciphers,
+                (const char *[]){"aes128-ctr", "aes128-cbc", "3des-cbc", NULL});
     assert_list(&c->algorithms.compression, (const char *[]){"zlib", "none", NULL});
     sg_config_free(c);
 
@@ -415,11 +424,16 @@ static void test_algorithms(void **state)
                  "t.json:1:43: $.algorithms.ciphers[1]: libssh 0.10.6 does not implement "
                  "'arcfour256'");
     const char *unsupported[][2] = {
-        {"ciphers", "blowfish-cbc"},      {"ciphers", "cast128-cbc"},
-        {"ciphers", "3des-ctr"},          {"macs", "hmac-md5"},
-        {"macs", "hmac-md5-96"},          {"macs", "umac-64@openssh.com"},
-        {"macs", "hmac-ripemd160"},       {"macs", "hmac-sha2-256-96"},
-        {"host_key", "ssh-dss"},          {"pubkey_auth", "x509v3-sign-rsa"},
+        {"ciphers", "blowfish-cbc"},
+        {"ciphers", "cast128-cbc"},
+        {"ciphers", "3des-ctr"},
+        {"macs", "hmac-md5"},
+        {"macs", "hmac-md5-96"},
+        {"macs", "umac-64@openssh.com"},
+        {"macs", "hmac-ripemd160"},
+        {"macs", "hmac-sha2-256-96"},
+        {"host_key", "ssh-dss"},
+        {"pubkey_auth", "x509v3-sign-rsa"},
         {"kex", "gss-gex-sha1-toWM5Slw5Ew8Mqkay+al2g=="},
         {"kex", "sntrup761x25519-sha512@openssh.com"},
     };
@@ -450,7 +464,8 @@ static void test_algorithms(void **state)
                      "'curve25519-sha256' is listed twice");
     assert_error_has("{\"algorithms\": {\"kex\": \"curve25519-sha256,,ecdh-sha2-nistp256\"}}",
                      "empty name");
-    assert_error_has("{\"algorithms\": {\"kex\": \"foo\"}}", "unknown key exchange algorithm 'foo'");
+    assert_error_has("{\"algorithms\": {\"kex\": \"foo\"}}",
+                     "unknown key exchange algorithm 'foo'");
     assert_error_has("{\"algorithms\": {\"cipher\": []}}", "(did you mean 'ciphers'?)");
 }
 
@@ -531,8 +546,7 @@ static void test_auth(void **state)
                 "  \"fire_after_signature\": true}}");
     assert_list(&c->auth.chain, (const char *[]){"ldap", "otp", NULL});
     assert_int_equal(c->auth.n_required, 2);
-    assert_list(&c->auth.required[0],
-                (const char *[]){"publickey", "keyboard-interactive", NULL});
+    assert_list(&c->auth.required[0], (const char *[]){"publickey", "keyboard-interactive", NULL});
     assert_list(&c->auth.required[1], (const char *[]){"password", NULL});
     assert_string_equal(c->auth.kbd_instruction, "Two steps");
     assert_int_equal(c->auth.n_kbd_prompts, 2);
@@ -542,9 +556,10 @@ static void test_auth(void **state)
     assert_true(c->auth.fire_after_signature);
     sg_config_free(c);
 
-    assert_error("{\"plugins\": [{\"name\": \"auth-file\"}], \"auth\": {\"chain\": [\"auth-fil\"]}}",
-                 "t.json:1:57: $.auth.chain[0]: unknown plugin 'auth-fil': not declared in "
-                 "$.plugins (did you mean 'auth-file'?)");
+    assert_error(
+        "{\"plugins\": [{\"name\": \"auth-file\"}], \"auth\": {\"chain\": [\"auth-fil\"]}}",
+        "t.json:1:57: $.auth.chain[0]: unknown plugin 'auth-fil': not declared in "
+        "$.plugins (did you mean 'auth-file'?)");
     assert_error("{\"auth\": {\"chain\": [\"x\"]}}",
                  "t.json:1:21: $.auth.chain[0]: unknown plugin 'x': $.plugins is empty");
     assert_error("{\"auth\": {\"methods\": [\"pasword\"]}}",
@@ -724,9 +739,9 @@ static void test_cidr(void **state)
     assert_int_equal(sg_cidr_parse("::ffff:0:0/96", &c), 0);
     assert_true(sg_cidr_match(&c, AF_INET, a4));
 
-    const char *bad[] = {"", "/8", "1.2.3.4/", "1.2.3.4/33", "::1/129", "1.2.3.4/-1",
-                         "1.2.3.4/ 8", "1.2.3", "a.b.c.d", "1.2.3.4/8/9", "1.2.3.4/0008",
-                         "localhost", "[::1]", "1.2.3.4 "};
+    const char *bad[] = {
+        "",      "/8",      "1.2.3.4/",    "1.2.3.4/33",   "::1/129",   "1.2.3.4/-1", "1.2.3.4/ 8",
+        "1.2.3", "a.b.c.d", "1.2.3.4/8/9", "1.2.3.4/0008", "localhost", "[::1]",      "1.2.3.4 "};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (sg_cidr_parse(bad[i], &c) == 0)
             fail_msg("'%s' parsed as a CIDR", bad[i]);
@@ -912,12 +927,15 @@ static void test_load_file_errors(void **state)
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     fputs("{\n  \"plugins\": [\n    {\"name\": \"x\", \"path\": \"sub/x.so\"}\n  ],\n"
-          "  \"routes\": [{\"match\": {\"kind\": \"exec\"}, \"plugin\": \"y\"}]\n}\n", fp);
+          "  \"routes\": [{\"match\": {\"kind\": \"exec\"}, \"plugin\": \"y\"}]\n}\n",
+          fp);
     fclose(fp);
     assert_null(sg_config_load_file(path, err, sizeof(err)));
     char want[PATH_MAX + 200];
-    snprintf(want, sizeof(want), "%s:5:52: $.routes[0].plugin: unknown plugin 'y': not declared "
-             "in $.plugins", path);
+    snprintf(want, sizeof(want),
+             "%s:5:52: $.routes[0].plugin: unknown plugin 'y': not declared "
+             "in $.plugins",
+             path);
     assert_string_equal(err, want);
 
     /* base_dir is the config file's directory */
