@@ -284,6 +284,8 @@ static int job_start(struct ldap_state *st, sg_conn *conn, struct conn_ctx *ctx,
     if (host->queue_work(job_work, job_done, j) < 0)
         goto fail;
     ctx->inflight = j;
+    host->log(me, conn, SG_LOG_VERBOSE, "ldap: directory request (%s) for \"%s\"", j->method,
+              log_name(ev->user, name, sizeof(name)));
     return SG_AGAIN;
 fail:
     host->log(me, conn, SG_LOG_ERROR, "ldap: cannot start the directory request for \"%s\"",

@@ -1,0 +1,334 @@
+"""auth-ldap against a real slapd, through sshgated, with the OpenSSH client.
+
+One throwaway slapd (slapd_fixture) serves the whole file: users alice, bob,
+carol, dave with {SSHA} passwords, carol with an sshPublicKey made here by
+ssh-keygen, groupOfNames admins/partners (memberOf by the memberof overlay),
+posixGroup ops (memberUid), a service account, and a generated CA + server
+certificate for StartTLS and ldaps://.
+"""
+import os
+import pathlib
+import select
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sgtest  # noqa: E402
+import slapd_fixture as fx  # noqa: E402
+
+LDAP_D = None
+TMP = None
+CAROL_KEY = None
+
+
+def setUpModule():
+    global LDAP_D, TMP, CAROL_KEY
+    sgtest.require_build(None)
+    if not (sgtest.PLUGIN_DIR / "auth-ldap.so").exists():
+        raise unittest.SkipTest("auth-ldap.so not built")
+    import tempfile
+    TMP = pathlib.Path(tempfile.mkdtemp(prefix="sg-ldap-"))
+    CAROL_KEY = sgtest.keygen(TMP / "id_carol")
+    pub = CAROL_KEY.with_suffix(".pub").read_text().strip()
+    LDAP_D = fx.Slapd(TMP)
+    LDAP_D.start()
+    LDAP_D.add_users(fx.DEFAULT_USERS, keys={"carol": [pub.replace("sgtest", "carol@laptop")]})
+
+
+def tearDownModule():
+    if LDAP_D:
+        LDAP_D.stop()
+    if TMP:
+        import shutil
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+def ldap_conf(**kw):
+    c = {"uris": [LDAP_D.uri], "base_dn": LDAP_D.base, "bind_dn": fx.SVC_DN,
+         "bind_password": fx.SVC_PW, "group_base_dn": "ou=groups," + LDAP_D.base,
+         "attributes": ["mail"], "timeout_ms": 3000, "network_timeout_ms": 1000}
+    c.update(kw)
+    return c
+
+
+ECHO_ROUTES = [{"match": {"kind": "exec"}, "plugin": "echo"}]
+
+
+class LdapCase(unittest.TestCase):
+    def gateway(self, conf=None, routes=ECHO_ROUTES, chain=("auth-ldap",), users=None,
+                auth_file=False, **kw):
+        plugins = [{"name": "auth-ldap", "config": conf if conf is not None else ldap_conf()},
+                   {"name": "echo", "config": {}}]
+        gw = sgtest.Gateway(self, plugins=plugins, routes=routes, users=users or {},
+                            config={"auth": {"chain": list(chain)}}, auth_file=auth_file, **kw)
+        gw.start()
+        return gw
+
+    def login(self, gw, user, password, cmd="info", opts=(), timeout=30):
+        return gw.ssh(user, cmd, password=password, opts=list(opts), timeout=timeout)
+
+    def assertLogin(self, r, *needles):
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+        out = r.stdout.decode(errors="replace")
+        for n in needles:
+            self.assertIn(n, out)
+        return out
+
+    def assertRefused(self, r):
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn(b"Permission denied", r.stderr)
+
+
+class TestPassword(LdapCase):
+    def test_search_bind(self):
+        gw = self.gateway()
+        out = self.assertLogin(self.login(gw, "alice", "alice-pw"), "user=alice",
+                               "method=password")
+        groups = out.split("groups=")[1].split()[0].split(",")
+        self.assertIn("admins", groups)   # memberOf (groupOfNames + memberof overlay)
+        self.assertIn("ops", groups)      # group search (posixGroup memberUid)
+        self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob", "partners")
+        # wrong password
+        self.assertRefused(self.login(gw, "alice", "bob-pw"))
+        self.assertIn("rejected for \"alice\"", gw.log())
+        # unknown user
+        self.assertRefused(self.login(gw, "nobody", "x"))
+        self.assertIn("no directory entry for \"nobody\"", gw.log())
+
+    def test_empty_password_never_sent(self):
+        gw = self.gateway()
+        self.assertRefused(self.login(gw, "alice", ""))
+        self.assertIn("empty password for \"alice\" refused", gw.log())
+
+    def test_injection_names(self):
+        gw = self.gateway()
+        for name in ("*", "a*)(uid=*", "x)(|(uid=*", "alice)(uid=*", "*)(objectClass=*"):
+            with self.subTest(name=name):
+                self.assertRefused(self.login(gw, name, "alice-pw", timeout=20))
+                self.assertIn("no directory entry for \"%s\"" % name, gw.log())
+        self.assertNotIn("accepted", gw.log())
+
+    def test_long_name(self):
+        gw = self.gateway()
+        name = "a" * 65536
+        r = self.login(gw, name, "alice-pw", timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        # the daemon is still fine
+        self.assertLogin(self.login(gw, "alice", "alice-pw"), "user=alice")
+
+    def test_keyboard_interactive(self):
+        gw = self.gateway()
+        kbd = ["-o", "PreferredAuthentications=keyboard-interactive",
+               "-o", "KbdInteractiveAuthentication=yes"]
+        self.assertLogin(self.login(gw, "bob", "bob-pw", opts=kbd), "user=bob",
+                         "method=keyboard-interactive", "partners")
+        self.assertRefused(self.login(gw, "bob", "nope", opts=kbd))
+        self.assertIn("keyboard-interactive rejected for \"bob\"", gw.log())
+
+    def test_anonymous_search_and_template(self):
+        conf = ldap_conf()
+        for k in ("bind_dn", "bind_password", "group_base_dn"):
+            del conf[k]
+        gw = self.gateway(conf)
+        self.assertLogin(self.login(gw, "carol", "carol-pw"), "user=carol", "admins")
+        self.assertRefused(self.login(gw, "carol", "wrong"))
+        gw.stop()
+        conf = {"uris": [LDAP_D.uri], "bind_dn_template": "uid=%u,ou=people," + LDAP_D.base}
+        gw = self.gateway(conf)
+        self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob", "partners")
+        self.assertRefused(self.login(gw, "bob", "wrong"))
+        self.assertRefused(self.login(gw, "x,ou=people", "bob-pw"))
+
+    def test_unknown_user_declines_to_next_plugin(self):
+        users = {"eve": {"password": "eve-pw"}}
+        gw = self.gateway(chain=("auth-ldap", "auth-file"), users=users, auth_file=True)
+        self.assertLogin(self.login(gw, "eve", "eve-pw"), "user=eve")
+        self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob")
+        self.assertRefused(self.login(gw, "bob", "eve-pw"))  # LDAP said no: no fallthrough
+        gw.stop()
+        gw = self.gateway(ldap_conf(authoritative=True), chain=("auth-ldap", "auth-file"),
+                          users=users, auth_file=True)
+        self.assertRefused(self.login(gw, "eve", "eve-pw"))
+        self.assertIn("authoritative", gw.log())
+
+
+class TestPublicKey(LdapCase):
+    def test_key_from_ldap(self):
+        gw = self.gateway()
+        r = gw.ssh("carol", "info", opts=["-i", str(CAROL_KEY)])
+        self.assertLogin(r, "user=carol", "method=publickey", "admins")
+        self.assertIn("publickey accepted for \"carol\"", gw.log())
+        # one directory request for probe + signature (the cache)
+        self.assertEqual(gw.log().count("directory request (publickey) for \"carol\""), 1,
+                         gw.log())
+        # carol's key is not alice's
+        r = gw.ssh("alice", "info", opts=["-i", str(CAROL_KEY)])
+        self.assertRefused(r)
+        # a key that is nowhere
+        other = sgtest.keygen(gw.tmp / "id_other")
+        self.assertRefused(gw.ssh("carol", "info", opts=["-i", str(other)]))
+
+
+class TestGroupsRoutes(LdapCase):
+    def test_routes_by_group(self):
+        routes = [
+            {"name": "admin-exec", "match": {"kind": "exec", "group": "admins"}, "plugin": "echo"},
+            {"name": "partner-sftp", "match": {"kind": "subsystem", "subsystem": "sftp",
+                                               "group": "partners"}, "plugin": "echo"},
+        ]
+        gw = self.gateway(routes=routes)
+        # alice (admins): exec allowed, sftp not
+        self.assertLogin(self.login(gw, "alice", "alice-pw"), "user=alice")
+        r = gw.ssh("alice", "sftp", password="alice-pw", opts=["-s"], input=b"hello")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn(b"hello", r.stdout)
+        # bob (partners): sftp subsystem allowed (echo stands in), exec not
+        r = gw.ssh("bob", "sftp", password="bob-pw", opts=["-s"], input=b"hello")
+        self.assertEqual(r.stdout, b"hello", r.stderr)
+        r = self.login(gw, "bob", "bob-pw")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn(b"user=bob", r.stdout)
+        # dave (only ops): nothing
+        r = self.login(gw, "dave", "dave-pw")
+        self.assertNotEqual(r.returncode, 0)
+
+
+class TestTransport(LdapCase):
+    def test_starttls_and_ldaps(self):
+        gw = self.gateway(ldap_conf(starttls=True, ca_file=str(LDAP_D.ca_file)))
+        self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob")
+        gw.stop()
+        gw = self.gateway(ldap_conf(uris=[LDAP_D.ldaps_uri], ca_file=str(LDAP_D.ca_file)))
+        self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob")
+        gw.stop()
+        # StartTLS without the CA: fails closed, says why
+        gw = self.gateway(ldap_conf(starttls=True))
+        self.assertRefused(self.login(gw, "bob", "bob-pw"))
+        self.assertIn("StartTLS", gw.log())
+        self.assertIn("fail closed", gw.log())
+
+    def test_starttls_wrong_hostname(self):
+        other = fx.Slapd(TMP / "wrongname", cert_names=("DNS:ldap.example.org",))
+        other.start()
+        self.addCleanup(other.stop)
+        other.add_users({"bob": ("bob-pw", [], [])})
+        conf = ldap_conf(uris=[other.uri], starttls=True, ca_file=str(other.ca_file))
+        del conf["group_base_dn"]
+        gw = self.gateway(conf)
+        self.assertRefused(self.login(gw, "bob", "bob-pw"))
+        self.assertIn("certificate", gw.log())
+
+    def test_failover(self):
+        dead = "ldap://127.0.0.1:%d/" % sgtest.free_port()
+        silent = fx.SilentServer()
+        self.addCleanup(silent.close)
+        gw = self.gateway(ldap_conf(uris=[dead, silent.uri, LDAP_D.uri], timeout_ms=4000))
+        t0 = time.time()
+        self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob")
+        self.assertLess(time.time() - t0, 4 + 3)
+        self.assertTrue(silent.accepted >= 1)
+
+    def test_directory_down(self):
+        dead = "ldap://127.0.0.1:%d/" % sgtest.free_port()
+        gw = self.gateway(ldap_conf(uris=[dead]))
+        self.assertRefused(self.login(gw, "bob", "bob-pw"))
+        self.assertIn("directory unavailable", gw.log())
+        self.assertIn("Can't contact LDAP server", gw.log())
+
+
+class EchoPinger(threading.Thread):
+    """An interactive exec session on the echo plugin: one line every 200 ms,
+    each round trip timed."""
+
+    def __init__(self, gw, user):
+        super().__init__(daemon=True)
+        self.proc = subprocess.Popen(gw.ssh_cmd(user) + ["cat"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.rtts = []
+        self.errors = []
+        self.stop_flag = False
+
+    def run(self):
+        buf = b""
+        n = 0
+        while not self.stop_flag:
+            n += 1
+            line = b"ping %d\n" % n
+            t0 = time.time()
+            try:
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+            except OSError as e:
+                self.errors.append(str(e))
+                return
+            while line not in buf:
+                r, _, _ = select.select([self.proc.stdout], [], [], 3.0)
+                if not r:
+                    self.errors.append("no echo for %r within 3 s" % line)
+                    return
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    self.errors.append("session ended")
+                    return
+                buf += chunk
+            self.rtts.append(time.time() - t0)
+            buf = buf.split(line, 1)[1]
+            time.sleep(0.2)
+
+    def finish(self):
+        self.stop_flag = True
+        self.join(5)
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+class TestHungDirectory(LdapCase):
+    def test_silent_directory_does_not_block_the_worker(self):
+        silent = fx.SilentServer()
+        self.addCleanup(silent.close)
+        timeout_ms = 2000
+        conf = ldap_conf(uris=[silent.uri], timeout_ms=timeout_ms)
+        users = {"eve": {"key": True}}
+        gw = self.gateway(conf, chain=("auth-file", "auth-ldap"), users=users, auth_file=True,
+                          workers=1)
+        pinger = EchoPinger(gw, "eve")
+        pinger.start()
+        time.sleep(0.6)
+        self.assertTrue(pinger.rtts, pinger.errors)
+        # phase 1: one login against the hung directory, timed
+        t0 = time.time()
+        r = self.login(gw, "bob", "bob-pw", timeout=30)
+        elapsed = time.time() - t0
+        n_phase1 = len(pinger.rtts)
+        # phase 2: more hung logins than the work pool has threads
+        t1 = time.time()
+        hung = [subprocess.Popen(gw.ssh_cmd(u, password="pw") + ["info"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for u in ("alice", "carol", "dave")]
+        codes = [p.wait(timeout=60) for p in hung]
+        for p in hung:
+            p.stdout.close()
+            p.stderr.close()
+        elapsed2 = time.time() - t1
+        time.sleep(0.4)
+        pinger.finish()
+        self.assertRefused(r)
+        self.assertGreaterEqual(elapsed, timeout_ms / 1000.0 - 0.2)
+        self.assertLess(elapsed, timeout_ms / 1000.0 + 2.5)
+        self.assertTrue(all(c != 0 for c in codes), codes)
+        self.assertLess(elapsed2, 3 * timeout_ms / 1000.0 + 4)
+        self.assertFalse(pinger.errors, pinger.errors)
+        self.assertGreater(n_phase1, 8)   # kept pinging during the hung login
+        self.assertGreater(len(pinger.rtts), n_phase1 + 8)
+        self.assertLess(max(pinger.rtts), 0.5, pinger.rtts)
+        log = gw.log()
+        self.assertIn("directory unavailable, denying \"bob\" (fail closed)", log)
+        self.assertIn("timed out", log)
+        self.assertGreaterEqual(silent.accepted, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
