@@ -64,8 +64,8 @@ static int remaining_ms(const struct deadline *d)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    long long ms = (long long)(d->end.tv_sec - now.tv_sec) * 1000 +
-                   (d->end.tv_nsec - now.tv_nsec) / 1000000L;
+    long long ms =
+        (long long)(d->end.tv_sec - now.tv_sec) * 1000 + (d->end.tv_nsec - now.tv_nsec) / 1000000L;
     return ms < 0 ? 0 : ms > 600000 ? 600000 : (int)ms;
 }
 
@@ -557,8 +557,7 @@ static char **entry_attrs(const struct sg_ldap_conf *c, bool want_keys, char **b
 }
 
 static int group_search(LDAP *ld, const struct sg_ldap_conf *c, const char *user, size_t ulen,
-                        const struct deadline *dl, struct sg_ldap_user *u,
-                        struct sg_ldap_result *r)
+                        const struct deadline *dl, struct sg_ldap_user *u, struct sg_ldap_result *r)
 {
     const char *err = NULL;
     char *attrs[2] = {c->group_name_attribute, NULL};
@@ -585,7 +584,8 @@ static int group_search(LDAP *ld, const struct sg_ldap_conf *c, const char *user
     } else {
         char text[384];
         describe(ld, rc, NULL, text, sizeof(text));
-        why_add(r, "group search in \"%s\": %s", c->group_base_dn, rc == LDAP_TIMEOUT ? "timed out" : text);
+        why_add(r, "group search in \"%s\": %s", c->group_base_dn,
+                rc == LDAP_TIMEOUT ? "timed out" : text);
     }
     ldap_msgfree(res);
     return rc;
@@ -663,8 +663,8 @@ static int find_entry(LDAP *ld, const struct sg_ldap_conf *c, struct find_args *
         why_add(r, "entry without a DN");
         goto out;
     }
-    if (c->group_base_dn && (rc = group_search(ld, c, a->user, a->ulen, a->op_dl, &r->user,
-                                               r)) != LDAP_SUCCESS)
+    if (c->group_base_dn &&
+        (rc = group_search(ld, c, a->user, a->ulen, a->op_dl, &r->user, r)) != LDAP_SUCCESS)
         goto out;
     a->status = SG_LDAP_OK;
 out:
@@ -689,9 +689,9 @@ static void service_find(struct sg_ldap_client *cl, struct find_args *a)
         bool reused = pool_take(cl, &lc);
         if (!reused) {
             int brc = 0;
-            enum open_result o = open_conn(cl, a->dl, start, c->bind_dn, c->bind_password,
-                                           c->bind_password ? strlen(c->bind_password) : 0, &lc,
-                                           a->r, &brc);
+            enum open_result o =
+                open_conn(cl, a->dl, start, c->bind_dn, c->bind_password,
+                          c->bind_password ? strlen(c->bind_password) : 0, &lc, a->r, &brc);
             if (o == OPEN_BIND)
                 why_add(a->r, "service bind as \"%s\" refused: %s", c->bind_dn,
                         ldap_err2string(brc == -525 ? LDAP_INVALID_CREDENTIALS : brc));
@@ -784,10 +784,10 @@ static void auth_bind_first(struct sg_ldap_client *cl, const char *user, size_t 
     const char *err = NULL;
     struct lconn lc = {0};
     struct find_args a = {.user = user, .ulen = ulen, .dl = dl, .r = r};
-    char *bind_name = c->mode == SG_LDAP_MODE_TEMPLATE
-                          ? sg_ldap_expand(c->bind_dn_template, user, ulen, NULL, SG_LDAP_ESC_DN,
-                                           &err)
-                          : NULL;
+    char *bind_name =
+        c->mode == SG_LDAP_MODE_TEMPLATE
+            ? sg_ldap_expand(c->bind_dn_template, user, ulen, NULL, SG_LDAP_ESC_DN, &err)
+            : NULL;
     if (c->mode == SG_LDAP_MODE_AD) {
         size_t n = ulen + 1 + strlen(c->ad_domain) + 1;
         bind_name = malloc(n);

@@ -23,20 +23,20 @@ struct sg_ldap_client;
 
 enum sg_ldap_status {
     SG_LDAP_OK = 0,
-    SG_LDAP_BAD_PASSWORD,  /* bind refused (invalid credentials, account locked...) */
-    SG_LDAP_NO_USER,       /* no entry for this name */
-    SG_LDAP_AMBIGUOUS,     /* the filter matched more than one entry */
-    SG_LDAP_ERROR,         /* directory down, timeout, TLS failure, ... (fail closed) */
+    SG_LDAP_BAD_PASSWORD, /* bind refused (invalid credentials, account locked...) */
+    SG_LDAP_NO_USER,      /* no entry for this name */
+    SG_LDAP_AMBIGUOUS,    /* the filter matched more than one entry */
+    SG_LDAP_ERROR,        /* directory down, timeout, TLS failure, ... (fail closed) */
 };
 
 /* What the directory said about a user. */
 struct sg_ldap_user {
     char *dn;
-    char **keys;           /* values of key_attribute (NUL-terminated copies) */
+    char **keys; /* values of key_attribute (NUL-terminated copies) */
     size_t n_keys;
-    char **groups;         /* group names (memberOf RDN values, group search) */
+    char **groups; /* group names (memberOf RDN values, group search) */
     size_t n_groups;
-    char **attr_names;     /* configured attributes found (first value each) */
+    char **attr_names; /* configured attributes found (first value each) */
     char **attr_values;
     size_t n_attrs;
 };
@@ -44,7 +44,7 @@ struct sg_ldap_user {
 struct sg_ldap_result {
     enum sg_ldap_status status;
     struct sg_ldap_user user;
-    char why[512];         /* for the log: what happened (no secrets) */
+    char why[512]; /* for the log: what happened (no secrets) */
 };
 
 /* Takes ownership of conf. NULL on OOM. Refcount 1. */

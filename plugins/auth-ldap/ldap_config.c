@@ -308,7 +308,8 @@ static int validate(struct sg_ldap_conf *c, const char *base_dir, char *err, siz
         return -1;
     }
     if (c->ad_domain && c->bind_dn_template) {
-        set_err(err, errlen, "auth-ldap: \"ad_domain\" and \"bind_dn_template\" exclude each other");
+        set_err(err, errlen,
+                "auth-ldap: \"ad_domain\" and \"bind_dn_template\" exclude each other");
         return -1;
     }
     c->mode = c->ad_domain          ? SG_LDAP_MODE_AD
@@ -336,7 +337,8 @@ static int validate(struct sg_ldap_conf *c, const char *base_dir, char *err, siz
         set_err(err, errlen, "auth-ldap: \"group_filter\": %s", why);
         return -1;
     }
-    if (c->bind_dn_template && (why = sg_ldap_template_check(c->bind_dn_template, "u", 'u', false))) {
+    if (c->bind_dn_template &&
+        (why = sg_ldap_template_check(c->bind_dn_template, "u", 'u', false))) {
         set_err(err, errlen, "auth-ldap: \"bind_dn_template\": %s", why);
         return -1;
     }

@@ -15,28 +15,28 @@ enum sg_ldap_mode {
 
 struct sg_ldap_conf {
     enum sg_ldap_mode mode;
-    char **uris;                 /* tried in order (failover) */
+    char **uris; /* tried in order (failover) */
     size_t n_uris;
     bool starttls;
-    char *ca_file;               /* absolute path, or NULL: libldap's default */
+    char *ca_file; /* absolute path, or NULL: libldap's default */
     bool verify_hostname;
-    char *bind_dn;               /* NULL: anonymous service searches */
-    char *bind_password;         /* NULL with bind_dn NULL */
+    char *bind_dn;       /* NULL: anonymous service searches */
+    char *bind_password; /* NULL with bind_dn NULL */
     char *base_dn;
-    char *user_filter;           /* %u: RFC 4515-escaped user name */
-    char *bind_dn_template;      /* %u: RFC 4514-escaped user name */
+    char *user_filter;      /* %u: RFC 4515-escaped user name */
+    char *bind_dn_template; /* %u: RFC 4514-escaped user name */
     char *ad_domain;
-    char *key_attribute;         /* "sshPublicKey"; "" disables publickey */
-    char *group_base_dn;         /* NULL: no group search */
-    char *group_filter;          /* %u user, %d entry DN (both RFC 4515-escaped) */
-    char *group_name_attribute;  /* "cn" */
+    char *key_attribute;        /* "sshPublicKey"; "" disables publickey */
+    char *group_base_dn;        /* NULL: no group search */
+    char *group_filter;         /* %u user, %d entry DN (both RFC 4515-escaped) */
+    char *group_name_attribute; /* "cn" */
     bool use_member_of;
-    char **attributes;           /* copied to the connection (conn_set_attr) */
+    char **attributes; /* copied to the connection (conn_set_attr) */
     size_t n_attributes;
-    int timeout_ms;              /* budget of one auth request; per-operation cap */
-    int network_timeout_ms;      /* TCP connect (and TLS handshake) */
-    int pool_size;               /* idle service connections kept */
-    bool authoritative;          /* unknown user: SG_DENY instead of SG_DECLINED */
+    int timeout_ms;         /* budget of one auth request; per-operation cap */
+    int network_timeout_ms; /* TCP connect (and TLS handshake) */
+    int pool_size;          /* idle service connections kept */
+    bool authoritative;     /* unknown user: SG_DENY instead of SG_DECLINED */
 };
 
 /* Parse the plugin's config JSON. `base_dir` resolves a relative ca_file

@@ -192,8 +192,7 @@ out:
     return res;
 }
 
-const char *sg_ldap_template_check(const char *tmpl, const char *allowed, char need,
-                                   bool is_filter)
+const char *sg_ldap_template_check(const char *tmpl, const char *allowed, char need, bool is_filter)
 {
     bool seen_need = need == 0;
     int depth = 0;
@@ -251,8 +250,8 @@ static int hexval(unsigned char c)
 
 static bool type_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == ';';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == ';';
 }
 
 char *sg_ldap_dn_first_value(const char *dn, size_t len)
@@ -283,7 +282,8 @@ char *sg_ldap_dn_first_value(const char *dn, size_t len)
         if (c == '\\') {
             if (i + 1 >= len)
                 goto bad;
-            int h = hexval((unsigned char)dn[i + 1]), l = i + 2 < len ? hexval((unsigned char)dn[i + 2]) : -1;
+            int h = hexval((unsigned char)dn[i + 1]),
+                l = i + 2 < len ? hexval((unsigned char)dn[i + 2]) : -1;
             if (h >= 0 && l >= 0) {
                 c = (unsigned char)(h << 4 | l);
                 i += 2;

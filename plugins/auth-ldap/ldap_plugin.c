@@ -37,11 +37,11 @@ struct ldap_state {
 struct job;
 
 struct conn_ctx {
-    struct job *inflight;      /* the request on a pool thread, or NULL */
-    char *kbd_password;        /* keyboard-interactive response 1 */
+    struct job *inflight; /* the request on a pool thread, or NULL */
+    char *kbd_password;   /* keyboard-interactive response 1 */
     size_t kbd_len;
     bool kbd_have;
-    char *cache_user;          /* publickey lookup cache */
+    char *cache_user; /* publickey lookup cache */
     uint64_t cache_time;
     struct sg_ldap_result cache;
 };
@@ -54,12 +54,12 @@ struct job {
     sg_conn *conn;             /* NULL once the connection ended */
     struct conn_ctx *ctx;
     sg_request *req;
-    const char *method;        /* static label for logs */
+    const char *method; /* static label for logs */
     char *user;
     size_t ulen;
     char *password;
     size_t plen;
-    char *offered;             /* publickey: "type base64" */
+    char *offered; /* publickey: "type base64" */
     size_t olen;
     bool is_probe;
     bool authoritative;
@@ -371,8 +371,8 @@ static int auth_kbdint(struct ldap_state *st, sg_conn *conn, struct conn_ctx *ct
                   log_name(ev->user, name, sizeof(name)));
         return SG_DENY;
     }
-    int rc = start_password(st, conn, ctx, ev, ctx->kbd_password, ctx->kbd_len,
-                            "keyboard-interactive");
+    int rc =
+        start_password(st, conn, ctx, ev, ctx->kbd_password, ctx->kbd_len, "keyboard-interactive");
     ctx_forget_kbd(ctx);
     return rc;
 }
@@ -400,8 +400,8 @@ typedef int (*auth_fn)(struct ldap_state *, sg_conn *, struct conn_ctx *, struct
 
 static const struct {
     const char *method;
-    bool prefix;      /* match "method<anything>" */
-    bool needs_user;  /* check the user name before anything else */
+    bool prefix;     /* match "method<anything>" */
+    bool needs_user; /* check the user name before anything else */
     auth_fn fn;
 } auth_handlers[] = {
     {"password", false, true, auth_password},
@@ -516,7 +516,7 @@ static const struct sg_plugin ldap_plugin = {
 };
 
 __attribute__((visibility("default"))) const struct sg_plugin *sg_plugin_entry(unsigned major,
-                                                                                unsigned minor)
+                                                                               unsigned minor)
 {
     return major == SG_PLUGIN_ABI_MAJOR ? &ldap_plugin : NULL;
 }

@@ -71,8 +71,8 @@ static void fuzz_user(const char *p, size_t n)
                               SG_LDAP_ESC_FILTER, NULL);
     if (tf && !balanced(tf))
         abort(); /* injection: the filter structure changed */
-    char *td = sg_ldap_expand("uid=%u,ou=people,dc=example,dc=org", p, n, NULL, SG_LDAP_ESC_DN,
-                              NULL);
+    char *td =
+        sg_ldap_expand("uid=%u,ou=people,dc=example,dc=org", p, n, NULL, SG_LDAP_ESC_DN, NULL);
     if (td && sg_ldap_user_name_ok(p, n)) {
         /* the escaped value reads back as exactly the input */
         char *back = sg_ldap_dn_first_value(td, strlen(td));

@@ -52,7 +52,7 @@ static void test_filter_specials(void **state)
     check_filter("a\0b", 3, "a\\00b");
     check_filter("", 0, "");
     check_filter("\x01\x1f\x7f", 3, "\\01\\1f\\7f");
-    check_filter("\xc3\xa9", 2, "\\c3\\a9"); /* UTF-8 bytes hex-escaped */
+    check_filter("\xc3\xa9", 2, "\\c3\\a9");   /* UTF-8 bytes hex-escaped */
     check_filter("a b=c,d+e", 9, "a b=c,d+e"); /* not special in a filter value */
 }
 
@@ -237,8 +237,9 @@ static void test_keys(void **state)
     assert_int_equal(km(KEY_A " me@host", KEY_A " other comment"), SG_KEY_MATCH);
     assert_int_equal(km(KEY_A, "  " KEY_A "\n"), SG_KEY_MATCH);
     assert_int_equal(km(KEY_A, KEY_B), SG_KEY_NOMATCH);
-    assert_int_equal(km(KEY_A, "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGVhc3Rlcl9lZ2dfYmFzZTY0X2tleV9ibG9i"),
-                     SG_KEY_NOMATCH);
+    assert_int_equal(
+        km(KEY_A, "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGVhc3Rlcl9lZ2dfYmFzZTY0X2tleV9ibG9i"),
+        SG_KEY_NOMATCH);
     assert_int_equal(km(KEY_A, "from=\"10.0.0.1\" " KEY_A), SG_KEY_OPTIONS);
     assert_int_equal(km(KEY_A, "restrict " KEY_A), SG_KEY_OPTIONS);
     assert_int_equal(km(KEY_A, ""), SG_KEY_BAD);
@@ -314,16 +315,21 @@ static void test_config_errors(void **state)
         {"{\"uris\":[\"ldap://x/\"]}", "base_dn"},
         {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"timeout\":5}", "did you mean"},
         {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"bind_dn\":\"cn=a\"}", "bind_password"},
-        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"bind_dn\":\"cn=a\",\"bind_password\":\"\"}",
+        {"{\"uris\":[\"ldap://x/"
+         "\"],\"base_dn\":\"dc=x\",\"bind_dn\":\"cn=a\",\"bind_password\":\"\"}",
          "bind_password"},
         {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"timeout_ms\":5}", "timeout_ms"},
         {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"pool_size\":\"4\"}", "wrong type"},
-        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"user_filter\":\"uid=%u\"}", "user_filter"},
+        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"user_filter\":\"uid=%u\"}",
+         "user_filter"},
         {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"user_filter\":\"(uid=alice)\"}", "%u"},
         {"{\"uris\":[\"ldap://x/\"],\"bind_dn_template\":\"ou=people\"}", "bind_dn_template"},
-        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"attributes\":[\"bad attr\"]}", "attributes"},
-        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"ca_file\":\"/nonexistent/ca.pem\"}", "ca_file"},
-        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"ad_domain\":\"a\",\"bind_dn_template\":\"uid=%u\"}",
+        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"attributes\":[\"bad attr\"]}",
+         "attributes"},
+        {"{\"uris\":[\"ldap://x/\"],\"base_dn\":\"dc=x\",\"ca_file\":\"/nonexistent/ca.pem\"}",
+         "ca_file"},
+        {"{\"uris\":[\"ldap://x/"
+         "\"],\"base_dn\":\"dc=x\",\"ad_domain\":\"a\",\"bind_dn_template\":\"uid=%u\"}",
          "exclude"},
         {"[1]", "object"},
         {"{\"uris\":", "line"},
@@ -339,12 +345,18 @@ static void test_config_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_filter_specials), cmocka_unit_test(test_filter_injection),
-        cmocka_unit_test(test_dn_specials),     cmocka_unit_test(test_dn_template),
-        cmocka_unit_test(test_expand),          cmocka_unit_test(test_template_check),
-        cmocka_unit_test(test_first_rdn),       cmocka_unit_test(test_user_names),
-        cmocka_unit_test(test_keys),            cmocka_unit_test(test_config_defaults),
-        cmocka_unit_test(test_config_modes),    cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_filter_specials),
+        cmocka_unit_test(test_filter_injection),
+        cmocka_unit_test(test_dn_specials),
+        cmocka_unit_test(test_dn_template),
+        cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_template_check),
+        cmocka_unit_test(test_first_rdn),
+        cmocka_unit_test(test_user_names),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_modes),
+        cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -274,13 +274,21 @@ static int teardown(void **state)
     return 0;
 }
 
-static int auth(const char *user, const char *method, const char *param, size_t plen,
-                bool probe, bool kbd_start)
+static int auth(const char *user, const char *method, const char *param, size_t plen, bool probe,
+                bool kbd_start)
 {
     struct sg_ev_auth ev = {
-        .size = sizeof(ev), .req = REQ, .user = user, .service = "ssh-connection",
-        .method = method, .param = param, .param_len = plen, .key_algorithm = "",
-        .key_fingerprint = "", .is_probe = probe, .kbdint_start = kbd_start,
+        .size = sizeof(ev),
+        .req = REQ,
+        .user = user,
+        .service = "ssh-connection",
+        .method = method,
+        .param = param,
+        .param_len = plen,
+        .key_algorithm = "",
+        .key_fingerprint = "",
+        .is_probe = probe,
+        .kbdint_start = kbd_start,
     };
     return P->on_auth_request(S, CONN, &ev);
 }
@@ -360,9 +368,8 @@ static void test_publickey_cache(void **state)
     assert_int_equal(H.last_result, SG_OK);
     assert_int_equal(H.n_groups, 0);
     /* signature: from the cache, synchronous, groups applied */
-    assert_int_equal(auth("carol", "publickey", KEY_CAROL " c", strlen(KEY_CAROL) + 2, false,
-                          false),
-                     SG_OK);
+    assert_int_equal(
+        auth("carol", "publickey", KEY_CAROL " c", strlen(KEY_CAROL) + 2, false, false), SG_OK);
     assert_int_equal(n_lookup_calls, 1);
     assert_int_equal(H.n_groups, 2);
     /* another key: declined from the cache */
