@@ -2,23 +2,23 @@
  *
  * Flow: the text is parsed by jansson (JSON_REJECT_DUPLICATES); a config
  * with every default is built; then each known key found in the JSON is
- * applied through a table of {key, handler, offset, min, max}. The first
- * error stops the load; its message names FILE:LINE:COL (found by
- * config_json_pos.c on the original text) and the JSON path.
+ * applied through the tables below ({key, handler, offset, min, max}; the
+ * machinery is config_schema.c). The first error stops the load; its
+ * message names FILE:LINE:COL (found by config_json_pos.c on the original
+ * text) and the JSON path. This file holds sshgate's keys, their rules and
+ * defaults; algorithm names are in config_algorithms.c, CIDRs in
+ * config_cidr.c, the dump in config_dump.c.
  */
 #include "config.h"
 
 #include "config_algorithms.h"
-#include "config_json_pos.h"
-#include "config_suggest.h"
+#include "config_schema.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,24 +38,7 @@
 extern const char sg_default_config_text[];
 
 #define CFG_MAX_FILE ((size_t)16 << 20) /* a config larger than 16 MiB is a mistake */
-#define CFG_MAX_SECONDS 2147483         /* INT_MAX / 1000: fits in int milliseconds */
-#define CFG_MAX_STRING 65536
 #define CFG_MAX_PROMPTS 16
-#define CFG_SHOW 80 /* characters of a bad value quoted in a message */
-
-/* ---- load context and messages ---------------------------------------- */
-
-struct cfg_ctx {
-    const char *name; /* file name for messages */
-    const char *text; /* the JSON text (for positions) */
-    size_t text_len;
-    struct sg_jpath path; /* JSON path of the value being checked */
-    char *err;
-    size_t errlen;
-    bool failed;
-    struct sg_config *cfg;
-    bool chain_set; /* auth.chain given explicitly */
-};
 
 static sg_config_warning_cb warning_cb;
 static void *warning_ud;
@@ -66,448 +49,47 @@ void sg_config_set_warning_cb(sg_config_warning_cb cb, void *userdata)
     warning_ud = userdata;
 }
 
-/* Copy s for a message: at most CFG_SHOW characters, control bytes as '?'. */
-static const char *shown(const char *s, char *buf, size_t len)
+static void print_warning(const char *line, void *userdata)
 {
-    size_t i = 0;
-    if (len == 0)
-        return "";
-    for (; s && s[i] && i + 4 < len && i < CFG_SHOW; i++)
-        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    if (s && s[i] && i + 4 <= len) {
-        memcpy(buf + i, "...", 3);
-        i += 3;
-    }
-    buf[i] = '\0';
-    return buf;
-}
-#define SHOW(s) shown((s), (char[CFG_SHOW + 8]){0}, CFG_SHOW + 8)
-
-static void locate(struct cfg_ctx *c, bool at_key, int *line, int *col)
-{
-    if (sg_json_pos_find(c->text, c->text_len, sg_jpath_str(&c->path), at_key, line, col) < 0) {
-        *line = 1;
-        *col = 1;
-    }
-}
-
-static void vformat_at(struct cfg_ctx *c, bool at_key, char *buf, size_t len, const char *tag,
-                       const char *fmt, va_list ap)
-{
-    int line, col;
-    locate(c, at_key, &line, &col);
-    int n = snprintf(buf, len, "%s:%d:%d: %s: %s", c->name, line, col, sg_jpath_str(&c->path), tag);
-    if (n >= 0 && (size_t)n < len)
-        vsnprintf(buf + n, len - (size_t)n, fmt, ap);
-}
-
-/* Record the (first) error at the current path; returns -1. */
-static int cfg_fail_at(struct cfg_ctx *c, bool at_key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int cfg_fail_at(struct cfg_ctx *c, bool at_key, const char *fmt, ...)
-{
-    if (c->failed)
-        return -1;
-    c->failed = true;
-    if (c->err && c->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vformat_at(c, at_key, c->err, c->errlen, "", fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-#define cfg_fail(c, ...) cfg_fail_at((c), false, __VA_ARGS__)
-
-static int cfg_oom(struct cfg_ctx *c)
-{
-    if (!c->failed && c->err && c->errlen)
-        snprintf(c->err, c->errlen, "%s: out of memory", c->name);
-    c->failed = true;
-    return -1;
-}
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static int strlist_push(struct sg_strlist *l, const char *s)
-{
-    char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
-    if (!v)
-        return -1;
-    l->v = v;
-    if (!(v[l->n] = strdup(s)))
-        return -1;
-    v[++l->n] = NULL;
-    return 0;
-}
-
-static void strlist_free(struct sg_strlist *l)
-{
-    for (size_t i = 0; l->v && i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-static int strlist_init(struct sg_strlist *l, const char *const *items)
-{
-    strlist_free(l);
-    if (!(l->v = calloc(1, sizeof(*l->v))))
-        return -1;
-    for (size_t i = 0; items && items[i]; i++)
-        if (strlist_push(l, items[i]) < 0)
-            return -1;
-    return 0;
-}
-
-bool sg_strlist_contains(const struct sg_strlist *l, const char *s)
-{
-    for (size_t i = 0; l && l->v && i < l->n; i++)
-        if (strcmp(l->v[i], s) == 0)
-            return true;
-    return false;
-}
-
-char *sg_strlist_join(const struct sg_strlist *l, char sep)
-{
-    size_t len = 1;
-    for (size_t i = 0; l && i < l->n; i++)
-        len += strlen(l->v[i]) + 1;
-    char *out = malloc(len), *p = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; l && i < l->n; i++) {
-        size_t k = strlen(l->v[i]);
-        if (i)
-            *p++ = sep;
-        memcpy(p, l->v[i], k);
-        p += k;
-    }
-    *p = '\0';
-    return out;
-}
-
-static int set_str(char **dst, const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        return -1;
-    free(*dst);
-    *dst = d;
-    return 0;
-}
-
-/* " (did you mean 'x'?)" or "" */
-static const char *did_you_mean(const char *word, const char *const *cands, size_t n, char *buf,
-                                size_t len)
-{
-    const char *s = sg_suggest(word, cands, n);
-    buf[0] = '\0';
-    if (s)
-        snprintf(buf, len, " (did you mean '%s'?)", s);
-    return buf;
-}
-#define DYM(word, cands, n) did_you_mean((word), (cands), (n), (char[160]){0}, 160)
-
-static const char *type_label(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "?";
-}
-
-static int type_error(struct cfg_ctx *c, const json_t *v, const char *want)
-{
-    return cfg_fail(c, "expected %s, got %s", want, type_label(v));
-}
-
-/* ---- the field table machinery ------------------------------------------ */
-
-struct field;
-typedef int (*field_fn)(struct cfg_ctx *c, const struct field *f, json_t *v, void *base);
-
-struct field {
-    const char *key;
-    field_fn fn;
-    size_t off;         /* into the struct `base` points at */
-    long long min, max; /* integers; max string length for strings (0 = default) */
-    const void *extra;  /* sub-table, enum table, algorithm kind, ... */
-};
-
-#define AT(base, f, type) ((type *)((char *)(base) + (f)->off))
-
-static int parse_object(struct cfg_ctx *c, json_t *obj, const struct field *fields, void *base)
-{
-    const char *key;
-    json_t *val;
-
-    if (!json_is_object(obj))
-        return type_error(c, obj, "an object");
-    json_object_foreach(obj, key, val)
-    {
-        const char *names[64];
-        size_t n = 0;
-        const struct field *f;
-        for (f = fields; f->key; f++) {
-            if (strcmp(f->key, key) == 0)
-                break;
-            if (n < 64)
-                names[n++] = f->key;
-        }
-        if (f->key)
-            continue;
-        for (; f->key && n < 64; f++)
-            names[n++] = f->key;
-        size_t old = sg_jpath_push_key(&c->path, key);
-        cfg_fail_at(c, true, "unknown key '%s'%s", SHOW(key), DYM(key, names, n));
-        sg_jpath_pop(&c->path, old);
-        return -1;
-    }
-    for (const struct field *f = fields; f->key; f++) {
-        json_t *v = json_object_get(obj, f->key);
-        if (!v)
-            continue;
-        size_t old = sg_jpath_push_key(&c->path, f->key);
-        int rc = f->fn(c, f, v, base);
-        sg_jpath_pop(&c->path, old);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int missing_key(struct cfg_ctx *c, const char *key)
-{
-    return cfg_fail(c, "missing required key '%s'", key);
-}
-
-static int f_object(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    return parse_object(c, v, f->extra, base);
-}
-
-static int f_int(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    if (!json_is_integer(v))
-        return type_error(c, v, "an integer");
-    long long x = json_integer_value(v);
-    if (x < f->min || x > f->max)
-        return cfg_fail(c, "%lld is out of range (%lld..%lld)", x, f->min, f->max);
-    *AT(base, f, int) = (int)x;
-    return 0;
-}
-
-static int f_seconds(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    if (!json_is_integer(v))
-        return type_error(c, v, "an integer number of seconds");
-    long long x = json_integer_value(v);
-    if (x < f->min || x > f->max)
-        return cfg_fail(c, "%lld seconds is out of range (%lld..%lld)", x, f->min, f->max);
-    *AT(base, f, int) = (int)x;
-    return 0;
-}
-
-static int f_bool(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    if (!json_is_boolean(v))
-        return type_error(c, v, "true or false");
-    *AT(base, f, bool) = json_is_true(v);
-    return 0;
-}
-
-static int check_string(struct cfg_ctx *c, const struct field *f, json_t *v, bool nonempty)
-{
-    if (!json_is_string(v))
-        return type_error(c, v, "a string");
-    size_t len = json_string_length(v);
-    size_t max = f->max > 0 ? (size_t)f->max : CFG_MAX_STRING;
-    if (nonempty && len == 0)
-        return cfg_fail(c, "must not be empty");
-    if (len > max)
-        return cfg_fail(c, "string is too long (%zu bytes, at most %zu)", len, max);
-    if (strlen(json_string_value(v)) != len)
-        return cfg_fail(c, "string contains a NUL character");
-    return 0;
-}
-
-static int f_string(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    if (check_string(c, f, v, false) < 0)
-        return -1;
-    return set_str(AT(base, f, char *), json_string_value(v)) < 0 ? cfg_oom(c) : 0;
-}
-
-static int f_string_nonempty(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    if (check_string(c, f, v, true) < 0)
-        return -1;
-    return set_str(AT(base, f, char *), json_string_value(v)) < 0 ? cfg_oom(c) : 0;
-}
-
-/* Any JSON object, kept as compact JSON text. */
-static int f_json_object(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    if (!json_is_object(v))
-        return type_error(c, v, "an object");
-    char *text = json_dumps(v, JSON_COMPACT);
-    if (!text)
-        return cfg_oom(c);
-    free(*AT(base, f, char *));
-    *AT(base, f, char *) = text;
-    return 0;
-}
-
-/* ---- string lists -------------------------------------------------------- */
-
-enum {
-    SL_SINGLE = 1,   /* a single string is a one-element list */
-    SL_COMMAS = 2,   /* a single string may be comma-separated */
-    SL_NONEMPTY = 4, /* at least one element */
-    SL_UNIQUE = 8,   /* no duplicates */
-};
-
-typedef int (*item_check_fn)(struct cfg_ctx *c, const char *s, const void *arg,
-                             struct sg_strlist *so_far);
-
-static int strlist_add_checked(struct cfg_ctx *c, struct sg_strlist *out, const char *s, int flags,
-                               item_check_fn check, const void *arg)
-{
-    if (!*s)
-        return cfg_fail(c, "empty string in list");
-    if ((flags & SL_UNIQUE) && sg_strlist_contains(out, s))
-        return cfg_fail(c, "'%s' is listed twice", SHOW(s));
-    if (check && check(c, s, arg, out) < 0)
-        return -1;
-    return strlist_push(out, s) < 0 ? cfg_oom(c) : 0;
-}
-
-static int parse_strlist(struct cfg_ctx *c, json_t *v, int flags, item_check_fn check,
-                         const void *arg, struct sg_strlist *dst)
-{
-    struct sg_strlist out = {0};
-    int rc = -1;
-
-    if (strlist_init(&out, NULL) < 0) {
-        cfg_oom(c);
-        goto out;
-    }
-    if (json_is_string(v) && (flags & SL_SINGLE)) {
-        const char *s = json_string_value(v);
-        if (strlen(s) != json_string_length(v)) {
-            cfg_fail(c, "string contains a NUL character");
-            goto out;
-        }
-        if (!(flags & SL_COMMAS)) {
-            if (strlist_add_checked(c, &out, s, flags, check, arg) < 0)
-                goto out;
-        } else {
-            char *copy = strdup(s), *save = NULL;
-            if (!copy) {
-                cfg_oom(c);
-                goto out;
-            }
-            bool bad = false;
-            if (!*copy || copy[strlen(copy) - 1] == ',' || *copy == ',' || strstr(copy, ",,")) {
-                cfg_fail(c, "empty name in comma-separated list");
-                bad = true;
-            }
-            for (char *t = strtok_r(copy, ",", &save); t && !bad; t = strtok_r(NULL, ",", &save))
-                bad = strlist_add_checked(c, &out, t, flags, check, arg) < 0;
-            free(copy);
-            if (bad)
-                goto out;
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *item;
-        json_array_foreach(v, i, item)
-        {
-            size_t old = sg_jpath_push_index(&c->path, i);
-            int r = -1;
-            if (!json_is_string(item))
-                type_error(c, item, "a string");
-            else if (strlen(json_string_value(item)) != json_string_length(item))
-                cfg_fail(c, "string contains a NUL character");
-            else
-                r = strlist_add_checked(c, &out, json_string_value(item), flags, check, arg);
-            if (r < 0)
-                goto out; /* the path is reset by the caller */
-            sg_jpath_pop(&c->path, old);
-        }
-    } else {
-        type_error(c, v,
-                   (flags & SL_SINGLE) ? "a string or an array of strings" : "an array of strings");
-        goto out;
-    }
-    if ((flags & SL_NONEMPTY) && out.n == 0) {
-        cfg_fail(c, "must list at least one entry");
-        goto out;
-    }
-    strlist_free(dst);
-    *dst = out;
-    memset(&out, 0, sizeof(out));
-    rc = 0;
-out:
-    strlist_free(&out);
-    return rc;
-}
-
-static int f_strlist(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
-{
-    return parse_strlist(c, v, (int)f->min, NULL, NULL, AT(base, f, struct sg_strlist));
+    (void)userdata;
+    fprintf(stderr, "sshgated: %s\n", line);
 }
 
 /* ---- client patterns (CIDR helpers are in config_cidr.c) ------------------ */
 
-static int check_client(struct cfg_ctx *c, const char *s, const void *arg, struct sg_strlist *l)
+static int check_client(struct sg_cfg_ctx *c, const char *s, const void *arg)
 {
     if (sg_client_pattern_valid(s))
         return 0;
     if (strchr(s, '/'))
-        return cfg_fail(c, "'%s' is not a valid CIDR (address/prefix, e.g. 10.0.0.0/8)", SHOW(s));
-    return cfg_fail(c,
-                    "'%s' is not an IP address, CIDR or IP glob such as \"192.168.*\" "
-                    "(host names are not supported)",
-                    SHOW(s));
+        return sg_cfg_fail(c, "'%s' is not a valid CIDR (address/prefix, e.g. 10.0.0.0/8)",
+                           SG_CFG_SHOW(s));
+    return sg_cfg_fail(c,
+                       "'%s' is not an IP address, CIDR or IP glob such as \"192.168.*\" "
+                       "(host names are not supported)",
+                       SG_CFG_SHOW(s));
 }
 
-static int f_clients(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_clients(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
-    return parse_strlist(c, v, SL_SINGLE | SL_UNIQUE, check_client, NULL,
-                         AT(base, f, struct sg_strlist));
+    return sg_cfg_parse_strlist(c, v, SG_CFG_SL_SINGLE | SG_CFG_SL_UNIQUE, check_client, NULL,
+                                SG_CFG_AT(base, f, struct sg_strlist));
 }
 
 /* ---- top-level scalars with their own rules ------------------------------- */
 
-static int f_workers(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_workers(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     if (json_is_string(v)) {
         if (strcmp(json_string_value(v), "auto") != 0)
-            return cfg_fail(c, "expected a number of workers (1..1024) or \"auto\", got '%s'",
-                            SHOW(json_string_value(v)));
+            return sg_cfg_fail(c, "expected a number of workers (1..1024) or \"auto\", got '%s'",
+                               SG_CFG_SHOW(json_string_value(v)));
         c->cfg->workers = 0;
         return 0;
     }
     if (!json_is_integer(v))
-        return type_error(c, v, "an integer or \"auto\"");
-    return f_int(c, f, v, base);
+        return sg_cfg_type_error(c, v, "an integer or \"auto\"");
+    return sg_cfg_f_int(c, f, v, base);
 }
 
 static int parse_uint_part(const char **p, int *out)
@@ -526,30 +108,30 @@ static int parse_uint_part(const char **p, int *out)
     return 0;
 }
 
-static int f_max_startups(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_max_startups(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     int start, rate, full;
     if (json_is_integer(v)) {
         long long n = json_integer_value(v);
         if (n < 1 || n > 100000)
-            return cfg_fail(c, "%lld is out of range (1..100000)", n);
+            return sg_cfg_fail(c, "%lld is out of range (1..100000)", n);
         start = full = (int)n;
         rate = 100;
     } else if (json_is_string(v)) {
         const char *p = json_string_value(v);
         if (parse_uint_part(&p, &start) < 0 || *p++ != ':' || parse_uint_part(&p, &rate) < 0 ||
             *p++ != ':' || parse_uint_part(&p, &full) < 0 || *p)
-            return cfg_fail(c, "'%s' is not \"start:rate:full\" (e.g. \"10:30:100\")",
-                            SHOW(json_string_value(v)));
+            return sg_cfg_fail(c, "'%s' is not \"start:rate:full\" (e.g. \"10:30:100\")",
+                               SG_CFG_SHOW(json_string_value(v)));
         if (start < 1 || start > full)
-            return cfg_fail(c, "start must be between 1 and full (got %d:%d:%d)", start, rate,
-                            full);
+            return sg_cfg_fail(c, "start must be between 1 and full (got %d:%d:%d)", start, rate,
+                               full);
         if (rate < 1 || rate > 100)
-            return cfg_fail(c, "rate must be a percentage 1..100 (got %d)", rate);
+            return sg_cfg_fail(c, "rate must be a percentage 1..100 (got %d)", rate);
         if (full > 100000)
-            return cfg_fail(c, "full must be at most 100000 (got %d)", full);
+            return sg_cfg_fail(c, "full must be at most 100000 (got %d)", full);
     } else {
-        return type_error(c, v, "a \"start:rate:full\" string");
+        return sg_cfg_type_error(c, v, "a \"start:rate:full\" string");
     }
     c->cfg->limits.max_startups_start = start;
     c->cfg->limits.max_startups_rate = rate;
@@ -557,13 +139,13 @@ static int f_max_startups(struct cfg_ctx *c, const struct field *f, json_t *v, v
     return 0;
 }
 
-static int f_rekey_bytes(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_rekey_bytes(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     if (!json_is_integer(v))
-        return type_error(c, v, "an integer number of bytes");
+        return sg_cfg_type_error(c, v, "an integer number of bytes");
     long long x = json_integer_value(v);
     if (x < 16384)
-        return cfg_fail(c, "%lld bytes is too small (at least 16384)", x);
+        return sg_cfg_fail(c, "%lld bytes is too small (at least 16384)", x);
     c->cfg->rekey.bytes = (uint64_t)x;
     return 0;
 }
@@ -571,41 +153,43 @@ static int f_rekey_bytes(struct cfg_ctx *c, const struct field *f, json_t *v, vo
 /* RFC 4253 4.2: softwareversion is printable US-ASCII without spaces and
  * '-'; an optional " comments" follows; the whole line is at most 255
  * characters including "SSH-2.0-" and CR LF. */
-static int f_version_string(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_version_string(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v,
+                            void *base)
 {
-    if (check_string(c, f, v, true) < 0)
+    if (sg_cfg_check_string(c, f, v, true) < 0)
         return -1;
     const char *s = json_string_value(v);
     if (strncmp(s, "SSH-", 4) == 0)
-        return cfg_fail(c, "write only the part after \"SSH-2.0-\" (e.g. \"sshgate_1.0\")");
+        return sg_cfg_fail(c, "write only the part after \"SSH-2.0-\" (e.g. \"sshgate_1.0\")");
     size_t len = strlen(s);
     if (len > 255 - 10)
-        return cfg_fail(c, "too long: the identification line is limited to 255 characters "
-                           "(at most 245 here)");
+        return sg_cfg_fail(c, "too long: the identification line is limited to 255 characters "
+                              "(at most 245 here)");
     bool comments = false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch < 0x20 || ch > 0x7e)
-            return cfg_fail(c, "character %zu is not printable US-ASCII (RFC 4253)", i + 1);
+            return sg_cfg_fail(c, "character %zu is not printable US-ASCII (RFC 4253)", i + 1);
         if (comments)
             continue;
         if (ch == ' ') {
             if (i == 0)
-                return cfg_fail(c, "must start with the software version, not a space");
+                return sg_cfg_fail(c, "must start with the software version, not a space");
             comments = true;
         } else if (ch == '-') {
-            return cfg_fail(c, "the software version must not contain '-' (RFC 4253); use '_'");
+            return sg_cfg_fail(c, "the software version must not contain '-' (RFC 4253); use '_'");
         }
     }
-    return set_str(&c->cfg->version_string, s) < 0 ? cfg_oom(c) : 0;
+    return sg_cfg_set_str(&c->cfg->version_string, s) < 0 ? sg_cfg_oom(c) : 0;
 }
 
-static int f_strict_kex(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_strict_kex(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     if (!json_is_boolean(v))
-        return type_error(c, v, "true or false");
+        return sg_cfg_type_error(c, v, "true or false");
     if (!json_is_true(v))
-        return cfg_fail(c, "libssh 0.10.6 always offers strict key exchange "
+        return sg_cfg_fail(c,
+                           "libssh 0.10.6 always offers strict key exchange "
                            "(kex-strict-s-v00@openssh.com) and cannot turn it off; remove the key "
                            "or set it to true");
     c->cfg->strict_kex = true;
@@ -614,41 +198,42 @@ static int f_strict_kex(struct cfg_ctx *c, const struct field *f, json_t *v, voi
 
 static const char *const log_formats[] = {"text", "json", NULL};
 
-static int f_log_format(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_log_format(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     if (!json_is_string(v))
-        return type_error(c, v, "\"text\" or \"json\"");
+        return sg_cfg_type_error(c, v, "\"text\" or \"json\"");
     const char *s = json_string_value(v);
     if (strcmp(s, "text") && strcmp(s, "json"))
-        return cfg_fail(c, "unknown log format '%s'%s: expected \"text\" or \"json\"", SHOW(s),
-                        DYM(s, log_formats, 2));
+        return sg_cfg_fail(c, "unknown log format '%s'%s: expected \"text\" or \"json\"",
+                           SG_CFG_SHOW(s), SG_CFG_DYM(s, log_formats, 2));
     c->cfg->log.json = strcmp(s, "json") == 0;
     return 0;
 }
 
 /* ---- listen ------------------------------------------------------------- */
 
-static int f_listen_address(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_listen_address(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v,
+                            void *base)
 {
     unsigned char buf[16];
-    if (check_string(c, f, v, true) < 0)
+    if (sg_cfg_check_string(c, f, v, true) < 0)
         return -1;
     const char *s = json_string_value(v);
     if (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1) {
         if (s[0] == '[')
-            return cfg_fail(c, "write the IPv6 address without brackets (e.g. \"::1\")");
-        return cfg_fail(c,
-                        "'%s' is not a numeric IPv4 or IPv6 address (host names are not "
-                        "resolved)",
-                        SHOW(s));
+            return sg_cfg_fail(c, "write the IPv6 address without brackets (e.g. \"::1\")");
+        return sg_cfg_fail(c,
+                           "'%s' is not a numeric IPv4 or IPv6 address (host names are not "
+                           "resolved)",
+                           SG_CFG_SHOW(s));
     }
-    return set_str(AT(base, f, char *), s) < 0 ? cfg_oom(c) : 0;
+    return sg_cfg_set_str(SG_CFG_AT(base, f, char *), s) < 0 ? sg_cfg_oom(c) : 0;
 }
 
-static const struct field listen_fields[] = {
+static const struct sg_cfg_field listen_fields[] = {
     {"address", f_listen_address, offsetof(struct sg_listen, address), 0, 64, NULL},
-    {"port", f_int, offsetof(struct sg_listen, port), 1, 65535, NULL},
-    {"backlog", f_int, offsetof(struct sg_listen, backlog), 1, 65535, NULL},
+    {"port", sg_cfg_f_int, offsetof(struct sg_listen, port), 1, 65535, NULL},
+    {"backlog", sg_cfg_f_int, offsetof(struct sg_listen, backlog), 1, 65535, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -667,7 +252,7 @@ static bool same_address(const char *a, const char *b)
            memcmp(x, y, sizeof(x)) == 0;
 }
 
-static int f_listen(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_listen(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     struct sg_listen *list = NULL;
     size_t n = 0, i;
@@ -675,11 +260,11 @@ static int f_listen(struct cfg_ctx *c, const struct field *f, json_t *v, void *b
     int rc = -1;
 
     if (!json_is_array(v))
-        return type_error(c, v, "an array of {\"address\", \"port\"} objects");
+        return sg_cfg_type_error(c, v, "an array of {\"address\", \"port\"} objects");
     if (json_array_size(v) == 0)
-        return cfg_fail(c, "must list at least one address to listen on");
+        return sg_cfg_fail(c, "must list at least one address to listen on");
     if (!(list = calloc(json_array_size(v), sizeof(*list))))
-        return cfg_oom(c);
+        return sg_cfg_oom(c);
     json_array_foreach(v, i, item)
     {
         size_t old = sg_jpath_push_index(&c->path, i);
@@ -687,15 +272,15 @@ static int f_listen(struct cfg_ctx *c, const struct field *f, json_t *v, void *b
         l->port = 2222;
         l->backlog = 128;
         if (!(l->address = strdup("127.0.0.1"))) {
-            cfg_oom(c);
+            sg_cfg_oom(c);
             goto out;
         }
-        if (parse_object(c, item, listen_fields, l) < 0)
+        if (sg_cfg_parse_object(c, item, listen_fields, l) < 0)
             goto out;
         for (size_t j = 0; j + 1 < n; j++)
             if (list[j].port == l->port && same_address(list[j].address, l->address)) {
-                cfg_fail(c, "%s port %d is already listed at $.listen[%zu]", l->address, l->port,
-                         j);
+                sg_cfg_fail(c, "%s port %d is already listed at $.listen[%zu]", l->address, l->port,
+                            j);
                 goto out;
             }
         sg_jpath_pop(&c->path, old);
@@ -710,14 +295,15 @@ out:
     return rc;
 }
 
-static int f_host_keys(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_host_keys(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
-    return parse_strlist(c, v, SL_NONEMPTY | SL_UNIQUE, NULL, NULL, &c->cfg->host_keys);
+    return sg_cfg_parse_strlist(c, v, SG_CFG_SL_NONEMPTY | SG_CFG_SL_UNIQUE, NULL, NULL,
+                                &c->cfg->host_keys);
 }
 
 /* ---- algorithms --------------------------------------------------------- */
 
-static int check_algo(struct cfg_ctx *c, const char *s, const void *arg, struct sg_strlist *l)
+static int check_algo(struct sg_cfg_ctx *c, const char *s, const void *arg)
 {
     enum sg_algo_kind kind = (enum sg_algo_kind)(intptr_t)arg;
     char msg[512];
@@ -727,34 +313,24 @@ static int check_algo(struct cfg_ctx *c, const char *s, const void *arg, struct 
     switch (sg_algo_check(kind, s, msg, sizeof(msg))) {
     case SG_ALGO_OK:
         return 0;
-    case SG_ALGO_WEAK: {
-        char line[1024];
-        int lno, col;
-        locate(c, false, &lno, &col);
-        snprintf(line, sizeof(line), "%s:%d:%d: %s: warning: %s", c->name, lno, col,
-                 sg_jpath_str(&c->path), msg);
-        if (strlist_push(&c->cfg->warnings, line) < 0)
-            return cfg_oom(c);
-        if (warning_cb)
-            warning_cb(line, warning_ud);
-        else
-            fprintf(stderr, "sshgated: %s\n", line);
-        return 0;
-    }
+    case SG_ALGO_WEAK:
+        return sg_cfg_warn(c, "%s", msg);
     case SG_ALGO_UNSUPPORTED:
-        return cfg_fail(c, "%s", msg);
+        return sg_cfg_fail(c, "%s", msg);
     case SG_ALGO_UNKNOWN:
         break;
     }
     while (names && names[n])
         n++;
-    return cfg_fail(c, "unknown %s '%s'%s", sg_algo_label(kind), SHOW(s), DYM(s, names, n));
+    return sg_cfg_fail(c, "unknown %s '%s'%s", sg_algo_label(kind), SG_CFG_SHOW(s),
+                       SG_CFG_DYM(s, names, n));
 }
 
-static int f_algos(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_algos(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
-    return parse_strlist(c, v, SL_SINGLE | SL_COMMAS | SL_NONEMPTY | SL_UNIQUE, check_algo,
-                         f->extra, AT(base, f, struct sg_strlist));
+    return sg_cfg_parse_strlist(
+        c, v, SG_CFG_SL_SINGLE | SG_CFG_SL_COMMAS | SG_CFG_SL_NONEMPTY | SG_CFG_SL_UNIQUE,
+        check_algo, f->extra, SG_CFG_AT(base, f, struct sg_strlist));
 }
 
 #define ALGO_FIELD(key, member, kind)                                                              \
@@ -762,7 +338,7 @@ static int f_algos(struct cfg_ctx *c, const struct field *f, json_t *v, void *ba
         key, f_algos, offsetof(struct sg_config, algorithms.member), 0, 0, (const void *)(kind)    \
     }
 
-static const struct field algorithm_fields[] = {
+static const struct sg_cfg_field algorithm_fields[] = {
     ALGO_FIELD("kex", kex, SG_ALGO_KEX),
     ALGO_FIELD("ciphers", ciphers, SG_ALGO_CIPHER),
     ALGO_FIELD("macs", macs, SG_ALGO_MAC),
@@ -778,20 +354,21 @@ struct plugin_tmp {
     char *name, *path, *config_json;
 };
 
-static int f_plugin_name(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_plugin_name(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
-    if (check_string(c, f, v, true) < 0)
+    if (sg_cfg_check_string(c, f, v, true) < 0)
         return -1;
     const char *s = json_string_value(v);
     if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(s))
-        return cfg_fail(c, "plugin name '%s' may only contain a-z, 0-9, '_' and '-'", SHOW(s));
-    return set_str(AT(base, f, char *), s) < 0 ? cfg_oom(c) : 0;
+        return sg_cfg_fail(c, "plugin name '%s' may only contain a-z, 0-9, '_' and '-'",
+                           SG_CFG_SHOW(s));
+    return sg_cfg_set_str(SG_CFG_AT(base, f, char *), s) < 0 ? sg_cfg_oom(c) : 0;
 }
 
-static const struct field plugin_fields[] = {
+static const struct sg_cfg_field plugin_fields[] = {
     {"name", f_plugin_name, offsetof(struct plugin_tmp, name), 0, 64, NULL},
-    {"path", f_string_nonempty, offsetof(struct plugin_tmp, path), 0, 4096, NULL},
-    {"config", f_json_object, offsetof(struct plugin_tmp, config_json), 0, 0, NULL},
+    {"path", sg_cfg_f_string_nonempty, offsetof(struct plugin_tmp, path), 0, 4096, NULL},
+    {"config", sg_cfg_f_json_object, offsetof(struct plugin_tmp, config_json), 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -837,7 +414,7 @@ static void plugins_free(struct sg_plugin_conf *p, size_t n)
     free(p);
 }
 
-static int f_plugins(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_plugins(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     struct sg_plugin_conf *list = NULL;
     struct plugin_tmp t = {0};
@@ -846,23 +423,23 @@ static int f_plugins(struct cfg_ctx *c, const struct field *f, json_t *v, void *
     int rc = -1;
 
     if (!json_is_array(v))
-        return type_error(c, v, "an array of {\"name\", \"path\", \"config\"} objects");
+        return sg_cfg_type_error(c, v, "an array of {\"name\", \"path\", \"config\"} objects");
     if (json_array_size(v) && !(list = calloc(json_array_size(v), sizeof(*list))))
-        return cfg_oom(c);
+        return sg_cfg_oom(c);
     json_array_foreach(v, i, item)
     {
         size_t old = sg_jpath_push_index(&c->path, i);
         memset(&t, 0, sizeof(t));
-        if (parse_object(c, item, plugin_fields, &t) < 0)
+        if (sg_cfg_parse_object(c, item, plugin_fields, &t) < 0)
             goto out;
         if (!t.name) {
-            missing_key(c, "name");
+            sg_cfg_missing_key(c, "name");
             goto out;
         }
         for (size_t j = 0; j < n; j++)
             if (strcmp(list[j].name, t.name) == 0) {
                 size_t o2 = sg_jpath_push_key(&c->path, "name");
-                cfg_fail(c, "duplicate plugin name '%s' (also $.plugins[%zu])", t.name, j);
+                sg_cfg_fail(c, "duplicate plugin name '%s' (also $.plugins[%zu])", t.name, j);
                 sg_jpath_pop(&c->path, o2);
                 goto out;
             }
@@ -876,7 +453,7 @@ static int f_plugins(struct cfg_ctx *c, const struct field *f, json_t *v, void *
         free(t.path);
         t.path = NULL;
         if (!p->path || !p->config_json) {
-            cfg_oom(c);
+            sg_cfg_oom(c);
             goto out;
         }
         sg_jpath_pop(&c->path, old);
@@ -902,19 +479,19 @@ const struct sg_plugin_conf *sg_config_plugin(const struct sg_config *cfg, const
     return NULL;
 }
 
-static int unknown_plugin(struct cfg_ctx *c, const char *s)
+static int unknown_plugin(struct sg_cfg_ctx *c, const char *s)
 {
     const char *names[64];
     size_t n = 0;
     for (size_t i = 0; i < c->cfg->n_plugins && n < 64; i++)
         names[n++] = c->cfg->plugins[i].name;
     if (c->cfg->n_plugins == 0)
-        return cfg_fail(c, "unknown plugin '%s': $.plugins is empty", SHOW(s));
-    return cfg_fail(c, "unknown plugin '%s': not declared in $.plugins%s", SHOW(s),
-                    DYM(s, names, n));
+        return sg_cfg_fail(c, "unknown plugin '%s': $.plugins is empty", SG_CFG_SHOW(s));
+    return sg_cfg_fail(c, "unknown plugin '%s': not declared in $.plugins%s", SG_CFG_SHOW(s),
+                       SG_CFG_DYM(s, names, n));
 }
 
-static int check_plugin_ref(struct cfg_ctx *c, const char *s, const void *arg, struct sg_strlist *l)
+static int check_plugin_ref(struct sg_cfg_ctx *c, const char *s, const void *arg)
 {
     return sg_config_plugin(c->cfg, s) ? 0 : unknown_plugin(c, s);
 }
@@ -924,50 +501,52 @@ static int check_plugin_ref(struct cfg_ctx *c, const char *s, const void *arg, s
 static const char *const auth_method_names[] = {"none", "password", "publickey",
                                                 "keyboard-interactive", NULL};
 
-static int check_method(struct cfg_ctx *c, const char *s, const void *arg, struct sg_strlist *l)
+static int check_method(struct sg_cfg_ctx *c, const char *s, const void *arg)
 {
     for (size_t i = 0; auth_method_names[i]; i++)
         if (strcmp(auth_method_names[i], s) == 0)
             return 0;
-    return cfg_fail(c,
-                    "unknown auth method '%s'%s: expected none, password, publickey or "
-                    "keyboard-interactive",
-                    SHOW(s), DYM(s, auth_method_names, 4));
+    return sg_cfg_fail(c,
+                       "unknown auth method '%s'%s: expected none, password, publickey or "
+                       "keyboard-interactive",
+                       SG_CFG_SHOW(s), SG_CFG_DYM(s, auth_method_names, 4));
 }
 
-static int check_offered_method(struct cfg_ctx *c, const char *s, const void *arg,
-                                struct sg_strlist *l)
+static int check_offered_method(struct sg_cfg_ctx *c, const char *s, const void *arg)
 {
-    if (check_method(c, s, arg, l) < 0)
+    if (check_method(c, s, arg) < 0)
         return -1;
     if (!sg_strlist_contains(&c->cfg->auth.methods, s))
-        return cfg_fail(c, "method '%s' is required here but not offered in $.auth.methods",
-                        SHOW(s));
+        return sg_cfg_fail(c, "method '%s' is required here but not offered in $.auth.methods",
+                           SG_CFG_SHOW(s));
     return 0;
 }
 
-static int f_auth_chain(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_auth_chain(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
-    if (parse_strlist(c, v, SL_SINGLE | SL_UNIQUE, check_plugin_ref, NULL, &c->cfg->auth.chain) < 0)
+    if (sg_cfg_parse_strlist(c, v, SG_CFG_SL_SINGLE | SG_CFG_SL_UNIQUE, check_plugin_ref, NULL,
+                             &c->cfg->auth.chain) < 0)
         return -1;
     c->chain_set = true;
     return 0;
 }
 
-static int f_auth_methods(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_auth_methods(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
-    return parse_strlist(c, v, SL_SINGLE | SL_COMMAS | SL_NONEMPTY | SL_UNIQUE, check_method, NULL,
-                         &c->cfg->auth.methods);
+    return sg_cfg_parse_strlist(
+        c, v, SG_CFG_SL_SINGLE | SG_CFG_SL_COMMAS | SG_CFG_SL_NONEMPTY | SG_CFG_SL_UNIQUE,
+        check_method, NULL, &c->cfg->auth.methods);
 }
 
 static void required_free(struct sg_strlist *r, size_t n)
 {
     for (size_t i = 0; r && i < n; i++)
-        strlist_free(&r[i]);
+        sg_cfg_strlist_free(&r[i]);
     free(r);
 }
 
-static int f_auth_required(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_auth_required(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v,
+                           void *base)
 {
     struct sg_strlist *sets = NULL;
     size_t n = 0, i;
@@ -975,18 +554,19 @@ static int f_auth_required(struct cfg_ctx *c, const struct field *f, json_t *v, 
     int rc = -1;
 
     if (!json_is_array(v))
-        return type_error(c, v, "an array of method sets, e.g. [[\"publickey\", \"password\"]]");
+        return sg_cfg_type_error(c, v,
+                                 "an array of method sets, e.g. [[\"publickey\", \"password\"]]");
     if (json_array_size(v) && !(sets = calloc(json_array_size(v), sizeof(*sets))))
-        return cfg_oom(c);
+        return sg_cfg_oom(c);
     json_array_foreach(v, i, item)
     {
         size_t old = sg_jpath_push_index(&c->path, i);
         if (!json_is_array(item)) {
-            type_error(c, item, "an array of method names");
+            sg_cfg_type_error(c, item, "an array of method names");
             goto out;
         }
-        if (parse_strlist(c, item, SL_NONEMPTY | SL_UNIQUE, check_offered_method, NULL, &sets[n]) <
-            0)
+        if (sg_cfg_parse_strlist(c, item, SG_CFG_SL_NONEMPTY | SG_CFG_SL_UNIQUE,
+                                 check_offered_method, NULL, &sets[n]) < 0)
             goto out;
         n++;
         sg_jpath_pop(&c->path, old);
@@ -1001,9 +581,9 @@ out:
     return rc;
 }
 
-static const struct field prompt_fields[] = {
-    {"prompt", f_string, offsetof(struct sg_kbd_prompt, prompt), 0, 1024, NULL},
-    {"echo", f_bool, offsetof(struct sg_kbd_prompt, echo), 0, 0, NULL},
+static const struct sg_cfg_field prompt_fields[] = {
+    {"prompt", sg_cfg_f_string, offsetof(struct sg_kbd_prompt, prompt), 0, 1024, NULL},
+    {"echo", sg_cfg_f_bool, offsetof(struct sg_kbd_prompt, echo), 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -1014,7 +594,7 @@ static void prompts_free(struct sg_kbd_prompt *p, size_t n)
     free(p);
 }
 
-static int f_kbd_prompts(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_kbd_prompts(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     struct sg_kbd_prompt *list = NULL;
     size_t n = 0, i;
@@ -1022,19 +602,19 @@ static int f_kbd_prompts(struct cfg_ctx *c, const struct field *f, json_t *v, vo
     int rc = -1;
 
     if (!json_is_array(v))
-        return type_error(c, v, "an array of {\"prompt\", \"echo\"} objects");
+        return sg_cfg_type_error(c, v, "an array of {\"prompt\", \"echo\"} objects");
     if (json_array_size(v) == 0 || json_array_size(v) > CFG_MAX_PROMPTS)
-        return cfg_fail(c, "must list 1..%d prompts", CFG_MAX_PROMPTS);
+        return sg_cfg_fail(c, "must list 1..%d prompts", CFG_MAX_PROMPTS);
     if (!(list = calloc(json_array_size(v), sizeof(*list))))
-        return cfg_oom(c);
+        return sg_cfg_oom(c);
     json_array_foreach(v, i, item)
     {
         size_t old = sg_jpath_push_index(&c->path, i);
         struct sg_kbd_prompt *p = &list[n++];
-        if (parse_object(c, item, prompt_fields, p) < 0)
+        if (sg_cfg_parse_object(c, item, prompt_fields, p) < 0)
             goto out;
         if (!p->prompt) {
-            missing_key(c, "prompt");
+            sg_cfg_missing_key(c, "prompt");
             goto out;
         }
         sg_jpath_pop(&c->path, old);
@@ -1049,19 +629,20 @@ out:
     return rc;
 }
 
-static const struct field kbd_fields[] = {
-    {"instruction", f_string, offsetof(struct sg_config, auth.kbd_instruction), 0, 4096, NULL},
+static const struct sg_cfg_field kbd_fields[] = {
+    {"instruction", sg_cfg_f_string, offsetof(struct sg_config, auth.kbd_instruction), 0, 4096,
+     NULL},
     {"prompts", f_kbd_prompts, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-static const struct field auth_fields[] = {
+static const struct sg_cfg_field auth_fields[] = {
     {"chain", f_auth_chain, 0, 0, 0, NULL},
     {"methods", f_auth_methods, 0, 0, 0, NULL},
     {"required", f_auth_required, 0, 0, 0, NULL},
-    {"keyboard_interactive", f_object, 0, 0, 0, kbd_fields},
-    {"fire_after_signature", f_bool, offsetof(struct sg_config, auth.fire_after_signature), 0, 0,
-     NULL},
+    {"keyboard_interactive", sg_cfg_f_object, 0, 0, 0, kbd_fields},
+    {"fire_after_signature", sg_cfg_f_bool, offsetof(struct sg_config, auth.fire_after_signature),
+     0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -1082,42 +663,43 @@ const char *sg_route_kind_name(enum sg_route_kind kind)
     return (unsigned)kind < N_ROUTE_KINDS ? route_kind_names[kind] : "?";
 }
 
-static int f_route_kind(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_route_kind(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     if (!json_is_string(v))
-        return type_error(c, v, "a string");
+        return sg_cfg_type_error(c, v, "a string");
     const char *s = json_string_value(v);
     for (size_t k = 0; k < N_ROUTE_KINDS; k++)
         if (strcmp(route_kind_names[k], s) == 0) {
             ((struct sg_route *)base)->kind = (enum sg_route_kind)k;
             return 0;
         }
-    return cfg_fail(c,
-                    "unknown request kind '%s'%s: expected \"*\", \"shell\", \"exec\", "
-                    "\"subsystem\", \"direct-tcpip\" or \"tcpip-forward\"",
-                    SHOW(s), DYM(s, route_kind_names, N_ROUTE_KINDS));
+    return sg_cfg_fail(c,
+                       "unknown request kind '%s'%s: expected \"*\", \"shell\", \"exec\", "
+                       "\"subsystem\", \"direct-tcpip\" or \"tcpip-forward\"",
+                       SG_CFG_SHOW(s), SG_CFG_DYM(s, route_kind_names, N_ROUTE_KINDS));
 }
 
-static int check_cidr(struct cfg_ctx *c, const char *s, const void *arg, struct sg_strlist *l)
+static int check_cidr(struct sg_cfg_ctx *c, const char *s, const void *arg)
 {
     struct sg_cidr cidr;
     if (sg_cidr_parse(s, &cidr) < 0)
-        return cfg_fail(c, "'%s' is not an IP address or CIDR (e.g. \"10.0.0.0/8\", \"::1\")",
-                        SHOW(s));
+        return sg_cfg_fail(c, "'%s' is not an IP address or CIDR (e.g. \"10.0.0.0/8\", \"::1\")",
+                           SG_CFG_SHOW(s));
     return 0;
 }
 
-static int f_route_sources(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_route_sources(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v,
+                           void *base)
 {
     struct sg_route *r = base;
     struct sg_strlist l = {0};
     struct sg_cidr *cidrs = NULL;
     int rc = -1;
 
-    if (parse_strlist(c, v, SL_SINGLE | SL_UNIQUE, check_cidr, NULL, &l) < 0)
+    if (sg_cfg_parse_strlist(c, v, SG_CFG_SL_SINGLE | SG_CFG_SL_UNIQUE, check_cidr, NULL, &l) < 0)
         goto out;
     if (l.n && !(cidrs = calloc(l.n, sizeof(*cidrs)))) {
-        cfg_oom(c);
+        sg_cfg_oom(c);
         goto out;
     }
     for (size_t i = 0; i < l.n; i++)
@@ -1127,28 +709,28 @@ static int f_route_sources(struct cfg_ctx *c, const struct field *f, json_t *v, 
     r->n_sources = l.n;
     rc = 0;
 out:
-    strlist_free(&l);
+    sg_cfg_strlist_free(&l);
     return rc;
 }
 
 #define RF(member) offsetof(struct sg_route, member)
-static const struct field match_fields[] = {
+static const struct sg_cfg_field match_fields[] = {
     {"kind", f_route_kind, 0, 0, 0, NULL},
-    {"command", f_string, RF(command), 0, 4096, NULL},
-    {"subsystem", f_string_nonempty, RF(subsystem), 0, 256, NULL},
-    {"user", f_strlist, RF(users), SL_SINGLE | SL_UNIQUE, 0, NULL},
-    {"group", f_strlist, RF(groups), SL_SINGLE | SL_UNIQUE, 0, NULL},
+    {"command", sg_cfg_f_string, RF(command), 0, 4096, NULL},
+    {"subsystem", sg_cfg_f_string_nonempty, RF(subsystem), 0, 256, NULL},
+    {"user", sg_cfg_f_strlist, RF(users), SG_CFG_SL_SINGLE | SG_CFG_SL_UNIQUE, 0, NULL},
+    {"group", sg_cfg_f_strlist, RF(groups), SG_CFG_SL_SINGLE | SG_CFG_SL_UNIQUE, 0, NULL},
     {"source", f_route_sources, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-static int f_route_match(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_route_match(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     struct sg_route *r = base;
-    if (parse_object(c, v, match_fields, r) < 0)
+    if (sg_cfg_parse_object(c, v, match_fields, r) < 0)
         return -1;
     if (!json_object_get(v, "kind"))
-        return missing_key(c, "kind");
+        return sg_cfg_missing_key(c, "kind");
     static const struct {
         const char *key;
         enum sg_route_kind kind;
@@ -1160,28 +742,30 @@ static int f_route_match(struct cfg_ctx *c, const struct field *f, json_t *v, vo
         if (!json_object_get(v, only[i].key) || r->kind == only[i].kind)
             continue;
         size_t old = sg_jpath_push_key(&c->path, only[i].key);
-        cfg_fail_at(c, true, "'%s' only applies to kind \"%s\" (this route matches \"%s\")",
-                    only[i].key, route_kind_names[only[i].kind], route_kind_names[r->kind]);
+        sg_cfg_fail_at(c, true, "'%s' only applies to kind \"%s\" (this route matches \"%s\")",
+                       only[i].key, route_kind_names[only[i].kind], route_kind_names[r->kind]);
         sg_jpath_pop(&c->path, old);
         return -1;
     }
     return 0;
 }
 
-static int f_route_plugin(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_route_plugin(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
-    if (check_string(c, f, v, true) < 0)
+    if (sg_cfg_check_string(c, f, v, true) < 0)
         return -1;
-    if (check_plugin_ref(c, json_string_value(v), NULL, NULL) < 0)
+    if (check_plugin_ref(c, json_string_value(v), NULL) < 0)
         return -1;
-    return set_str(&((struct sg_route *)base)->plugin, json_string_value(v)) < 0 ? cfg_oom(c) : 0;
+    return sg_cfg_set_str(&((struct sg_route *)base)->plugin, json_string_value(v)) < 0
+               ? sg_cfg_oom(c)
+               : 0;
 }
 
-static const struct field route_fields[] = {
-    {"name", f_string, RF(name), 0, 256, NULL},
+static const struct sg_cfg_field route_fields[] = {
+    {"name", sg_cfg_f_string, RF(name), 0, 256, NULL},
     {"match", f_route_match, 0, 0, 0, NULL},
     {"plugin", f_route_plugin, 0, 0, 0, NULL},
-    {"config", f_json_object, RF(config_json), 0, 0, NULL},
+    {"config", sg_cfg_f_json_object, RF(config_json), 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -1190,8 +774,8 @@ static void route_clear(struct sg_route *r)
     free(r->name);
     free(r->command);
     free(r->subsystem);
-    strlist_free(&r->users);
-    strlist_free(&r->groups);
+    sg_cfg_strlist_free(&r->users);
+    sg_cfg_strlist_free(&r->groups);
     free(r->sources);
     free(r->plugin);
     free(r->config_json);
@@ -1209,13 +793,13 @@ static int route_defaults(struct sg_route *r)
     memset(r, 0, sizeof(*r));
     r->kind = SG_ROUTE_ANY;
     if (!(r->name = strdup("")) || !(r->command = strdup("")) || !(r->subsystem = strdup("")) ||
-        !(r->config_json = strdup("{}")) || strlist_init(&r->users, NULL) < 0 ||
-        strlist_init(&r->groups, NULL) < 0)
+        !(r->config_json = strdup("{}")) || sg_cfg_strlist_init(&r->users, NULL) < 0 ||
+        sg_cfg_strlist_init(&r->groups, NULL) < 0)
         return -1;
     return 0;
 }
 
-static int f_routes(struct cfg_ctx *c, const struct field *f, json_t *v, void *base)
+static int f_routes(struct sg_cfg_ctx *c, const struct sg_cfg_field *f, json_t *v, void *base)
 {
     struct sg_route *list = NULL;
     size_t n = 0, i;
@@ -1223,25 +807,25 @@ static int f_routes(struct cfg_ctx *c, const struct field *f, json_t *v, void *b
     int rc = -1;
 
     if (!json_is_array(v))
-        return type_error(c, v, "an array of route objects");
+        return sg_cfg_type_error(c, v, "an array of route objects");
     if (json_array_size(v) && !(list = calloc(json_array_size(v), sizeof(*list))))
-        return cfg_oom(c);
+        return sg_cfg_oom(c);
     json_array_foreach(v, i, item)
     {
         size_t old = sg_jpath_push_index(&c->path, i);
         struct sg_route *r = &list[n++];
         if (route_defaults(r) < 0) {
-            cfg_oom(c);
+            sg_cfg_oom(c);
             goto out;
         }
-        if (parse_object(c, item, route_fields, r) < 0)
+        if (sg_cfg_parse_object(c, item, route_fields, r) < 0)
             goto out;
         if (!json_object_get(item, "match")) {
-            missing_key(c, "match");
+            sg_cfg_missing_key(c, "match");
             goto out;
         }
         if (!json_object_get(item, "plugin")) {
-            missing_key(c, "plugin");
+            sg_cfg_missing_key(c, "plugin");
             goto out;
         }
         sg_jpath_pop(&c->path, old);
@@ -1261,73 +845,74 @@ out:
 #define CF(member) offsetof(struct sg_config, member)
 #define LIM(member) CF(limits.member)
 
-static const struct field limits_fields[] = {
-    {"max_connections", f_int, LIM(max_connections), 1, 100000, NULL},
+static const struct sg_cfg_field limits_fields[] = {
+    {"max_connections", sg_cfg_f_int, LIM(max_connections), 1, 100000, NULL},
     {"max_startups", f_max_startups, 0, 0, 0, NULL},
-    {"per_source_max", f_int, LIM(per_source_max), 0, 100000, NULL},
-    {"per_source_penalty", f_seconds, LIM(per_source_penalty), 0, CFG_MAX_SECONDS, NULL},
-    {"per_source_penalty_failures", f_int, LIM(per_source_penalty_failures), 1, 100000, NULL},
-    {"login_grace_time", f_seconds, LIM(login_grace_time), 0, CFG_MAX_SECONDS, NULL},
-    {"max_auth_attempts", f_int, LIM(max_auth_attempts), 1, 1000, NULL},
-    {"idle_timeout", f_seconds, LIM(idle_timeout), 0, CFG_MAX_SECONDS, NULL},
-    {"timeout", f_seconds, LIM(timeout), 0, CFG_MAX_SECONDS, NULL},
-    {"max_channels", f_int, LIM(max_channels), 1, 10000, NULL},
-    {"max_sessions", f_int, LIM(max_sessions), 1, 10000, NULL},
+    {"per_source_max", sg_cfg_f_int, LIM(per_source_max), 0, 100000, NULL},
+    {"per_source_penalty", sg_cfg_f_seconds, LIM(per_source_penalty), 0, SG_CFG_MAX_SECONDS, NULL},
+    {"per_source_penalty_failures", sg_cfg_f_int, LIM(per_source_penalty_failures), 1, 100000,
+     NULL},
+    {"login_grace_time", sg_cfg_f_seconds, LIM(login_grace_time), 0, SG_CFG_MAX_SECONDS, NULL},
+    {"max_auth_attempts", sg_cfg_f_int, LIM(max_auth_attempts), 1, 1000, NULL},
+    {"idle_timeout", sg_cfg_f_seconds, LIM(idle_timeout), 0, SG_CFG_MAX_SECONDS, NULL},
+    {"timeout", sg_cfg_f_seconds, LIM(timeout), 0, SG_CFG_MAX_SECONDS, NULL},
+    {"max_channels", sg_cfg_f_int, LIM(max_channels), 1, 10000, NULL},
+    {"max_sessions", sg_cfg_f_int, LIM(max_sessions), 1, 10000, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-static const struct field rekey_fields[] = {
+static const struct sg_cfg_field rekey_fields[] = {
     {"bytes", f_rekey_bytes, 0, 0, 0, NULL},
-    {"seconds", f_seconds, CF(rekey.seconds), 0, CFG_MAX_SECONDS, NULL},
+    {"seconds", sg_cfg_f_seconds, CF(rekey.seconds), 0, SG_CFG_MAX_SECONDS, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-static const struct field keepalive_fields[] = {
-    {"interval", f_seconds, CF(keepalive.interval), 0, CFG_MAX_SECONDS, NULL},
-    {"count_max", f_int, CF(keepalive.count_max), 1, 1000, NULL},
+static const struct sg_cfg_field keepalive_fields[] = {
+    {"interval", sg_cfg_f_seconds, CF(keepalive.interval), 0, SG_CFG_MAX_SECONDS, NULL},
+    {"count_max", sg_cfg_f_int, CF(keepalive.count_max), 1, 1000, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-static const struct field tcp_fields[] = {
-    {"keepalive_time", f_seconds, CF(tcp.keepalive_time), 0, 32767, NULL},
-    {"keepalive_interval", f_seconds, CF(tcp.keepalive_interval), 0, 32767, NULL},
-    {"nodelay", f_bool, CF(tcp.nodelay), 0, 0, NULL},
-    {"rcvbuf", f_int, CF(tcp.rcvbuf), 0, 1 << 30, NULL},
-    {"sndbuf", f_int, CF(tcp.sndbuf), 0, 1 << 30, NULL},
+static const struct sg_cfg_field tcp_fields[] = {
+    {"keepalive_time", sg_cfg_f_seconds, CF(tcp.keepalive_time), 0, 32767, NULL},
+    {"keepalive_interval", sg_cfg_f_seconds, CF(tcp.keepalive_interval), 0, 32767, NULL},
+    {"nodelay", sg_cfg_f_bool, CF(tcp.nodelay), 0, 0, NULL},
+    {"rcvbuf", sg_cfg_f_int, CF(tcp.rcvbuf), 0, 1 << 30, NULL},
+    {"sndbuf", sg_cfg_f_int, CF(tcp.sndbuf), 0, 1 << 30, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-static const struct field log_fields[] = {
-    {"level", f_int, CF(log.level), 0, 3, NULL},
+static const struct sg_cfg_field log_fields[] = {
+    {"level", sg_cfg_f_int, CF(log.level), 0, 3, NULL},
     {"format", f_log_format, 0, 0, 0, NULL},
-    {"mask_secrets", f_bool, CF(log.mask_secrets), 0, 0, NULL},
+    {"mask_secrets", sg_cfg_f_bool, CF(log.mask_secrets), 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
 /* Order matters: plugin_dir before plugins, plugins before auth and routes,
  * auth.methods before auth.required. */
-static const struct field top_fields[] = {
+static const struct sg_cfg_field top_fields[] = {
     {"listen", f_listen, 0, 0, 0, NULL},
     {"host_keys", f_host_keys, 0, 0, 0, NULL},
     {"workers", f_workers, CF(workers), 1, 1024, NULL},
-    {"user", f_string, CF(user), 0, 256, NULL},
-    {"plugin_dir", f_string_nonempty, CF(plugin_dir), 0, 4096, NULL},
-    {"control_socket", f_string, CF(control_socket), 0, 107, NULL},
-    {"pid_file", f_string, CF(pid_file), 0, 4096, NULL},
-    {"limits", f_object, 0, 0, 0, limits_fields},
-    {"algorithms", f_object, 0, 0, 0, algorithm_fields},
-    {"rekey", f_object, 0, 0, 0, rekey_fields},
-    {"keepalive", f_object, 0, 0, 0, keepalive_fields},
-    {"tcp", f_object, 0, 0, 0, tcp_fields},
+    {"user", sg_cfg_f_string, CF(user), 0, 256, NULL},
+    {"plugin_dir", sg_cfg_f_string_nonempty, CF(plugin_dir), 0, 4096, NULL},
+    {"control_socket", sg_cfg_f_string, CF(control_socket), 0, 107, NULL},
+    {"pid_file", sg_cfg_f_string, CF(pid_file), 0, 4096, NULL},
+    {"limits", sg_cfg_f_object, 0, 0, 0, limits_fields},
+    {"algorithms", sg_cfg_f_object, 0, 0, 0, algorithm_fields},
+    {"rekey", sg_cfg_f_object, 0, 0, 0, rekey_fields},
+    {"keepalive", sg_cfg_f_object, 0, 0, 0, keepalive_fields},
+    {"tcp", sg_cfg_f_object, 0, 0, 0, tcp_fields},
     {"version_string", f_version_string, 0, 0, 0, NULL},
-    {"client_version_pattern", f_string, CF(client_version_pattern), 0, 255, NULL},
-    {"banner", f_string, CF(banner), 0, CFG_MAX_STRING, NULL},
+    {"client_version_pattern", sg_cfg_f_string, CF(client_version_pattern), 0, 255, NULL},
+    {"banner", sg_cfg_f_string, CF(banner), 0, SG_CFG_MAX_STRING, NULL},
     {"strict_kex", f_strict_kex, 0, 0, 0, NULL},
     {"allowed_clients", f_clients, CF(allowed_clients), 0, 0, NULL},
     {"blocked_clients", f_clients, CF(blocked_clients), 0, 0, NULL},
-    {"log", f_object, 0, 0, 0, log_fields},
+    {"log", sg_cfg_f_object, 0, 0, 0, log_fields},
     {"plugins", f_plugins, 0, 0, 0, NULL},
-    {"auth", f_object, 0, 0, 0, auth_fields},
+    {"auth", sg_cfg_f_object, 0, 0, 0, auth_fields},
     {"routes", f_routes, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
@@ -1355,7 +940,7 @@ static int cfg_defaults(struct sg_config *cfg)
     cfg->n_listen = 1;
     cfg->listen[0].port = 2222;
     cfg->listen[0].backlog = 128;
-    if (strlist_init(&cfg->host_keys, default_host_keys) < 0)
+    if (sg_cfg_strlist_init(&cfg->host_keys, default_host_keys) < 0)
         return -1;
     cfg->workers = 0;
     if (!(cfg->user = strdup("")) || !(cfg->plugin_dir = strdup(default_plugin_dir())) ||
@@ -1385,7 +970,7 @@ static int cfg_defaults(struct sg_config *cfg)
         [SG_ALGO_COMPRESSION] = &cfg->algorithms.compression,
     };
     for (int k = 0; k < SG_ALGO_KIND_COUNT; k++)
-        if (strlist_init(algos[k], sg_algo_defaults((enum sg_algo_kind)k)) < 0)
+        if (sg_cfg_strlist_init(algos[k], sg_algo_defaults((enum sg_algo_kind)k)) < 0)
             return -1;
 
     cfg->rekey.bytes = (uint64_t)1 << 30;
@@ -1397,22 +982,22 @@ static int cfg_defaults(struct sg_config *cfg)
         !(cfg->client_version_pattern = strdup("")) || !(cfg->banner = strdup("")))
         return -1;
     cfg->strict_kex = true;
-    if (strlist_init(&cfg->allowed_clients, NULL) < 0 ||
-        strlist_init(&cfg->blocked_clients, NULL) < 0)
+    if (sg_cfg_strlist_init(&cfg->allowed_clients, NULL) < 0 ||
+        sg_cfg_strlist_init(&cfg->blocked_clients, NULL) < 0)
         return -1;
     cfg->log.level = 1;
     cfg->log.json = false;
     cfg->log.mask_secrets = true;
 
-    if (strlist_init(&cfg->auth.chain, NULL) < 0 ||
-        strlist_init(&cfg->auth.methods, default_methods) < 0 ||
+    if (sg_cfg_strlist_init(&cfg->auth.chain, NULL) < 0 ||
+        sg_cfg_strlist_init(&cfg->auth.methods, default_methods) < 0 ||
         !(cfg->auth.kbd_instruction = strdup("")) ||
         !(cfg->auth.kbd_prompts = calloc(1, sizeof(*cfg->auth.kbd_prompts))) ||
         !(cfg->auth.kbd_prompts[0].prompt = strdup("Password: ")))
         return -1;
     cfg->auth.n_kbd_prompts = 1;
     cfg->auth.fire_after_signature = false;
-    if (strlist_init(&cfg->warnings, NULL) < 0)
+    if (sg_cfg_strlist_init(&cfg->warnings, NULL) < 0)
         return -1;
     return 0;
 }
@@ -1426,37 +1011,37 @@ void sg_config_free(struct sg_config *cfg)
     free(cfg->path);
     free(cfg->base_dir);
     listen_free(cfg->listen, cfg->n_listen);
-    strlist_free(&cfg->host_keys);
+    sg_cfg_strlist_free(&cfg->host_keys);
     free(cfg->user);
     free(cfg->plugin_dir);
     free(cfg->control_socket);
     free(cfg->pid_file);
-    strlist_free(&cfg->algorithms.kex);
-    strlist_free(&cfg->algorithms.ciphers);
-    strlist_free(&cfg->algorithms.macs);
-    strlist_free(&cfg->algorithms.host_key);
-    strlist_free(&cfg->algorithms.pubkey_auth);
-    strlist_free(&cfg->algorithms.compression);
+    sg_cfg_strlist_free(&cfg->algorithms.kex);
+    sg_cfg_strlist_free(&cfg->algorithms.ciphers);
+    sg_cfg_strlist_free(&cfg->algorithms.macs);
+    sg_cfg_strlist_free(&cfg->algorithms.host_key);
+    sg_cfg_strlist_free(&cfg->algorithms.pubkey_auth);
+    sg_cfg_strlist_free(&cfg->algorithms.compression);
     free(cfg->version_string);
     free(cfg->client_version_pattern);
     free(cfg->banner);
-    strlist_free(&cfg->allowed_clients);
-    strlist_free(&cfg->blocked_clients);
+    sg_cfg_strlist_free(&cfg->allowed_clients);
+    sg_cfg_strlist_free(&cfg->blocked_clients);
     plugins_free(cfg->plugins, cfg->n_plugins);
-    strlist_free(&cfg->auth.chain);
-    strlist_free(&cfg->auth.methods);
+    sg_cfg_strlist_free(&cfg->auth.chain);
+    sg_cfg_strlist_free(&cfg->auth.methods);
     required_free(cfg->auth.required, cfg->auth.n_required);
     free(cfg->auth.kbd_instruction);
     prompts_free(cfg->auth.kbd_prompts, cfg->auth.n_kbd_prompts);
     routes_free(cfg->routes, cfg->n_routes);
-    strlist_free(&cfg->warnings);
+    sg_cfg_strlist_free(&cfg->warnings);
     free(cfg);
 }
 
 static struct sg_config *load_text(const char *text, size_t len, const char *name,
                                    const char *base_dir, char *err, size_t errlen)
 {
-    struct cfg_ctx c;
+    struct sg_cfg_ctx c;
     struct sg_config *cfg = NULL;
     json_error_t jerr;
     json_t *root = NULL;
@@ -1471,7 +1056,7 @@ static struct sg_config *load_text(const char *text, size_t len, const char *nam
         err[0] = '\0';
     sg_jpath_init(&c.path);
     if (c.path.oom) {
-        cfg_oom(&c);
+        sg_cfg_oom(&c);
         goto out;
     }
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -1483,20 +1068,23 @@ static struct sg_config *load_text(const char *text, size_t len, const char *nam
     }
     if (!(cfg = calloc(1, sizeof(*cfg))) || !(cfg->path = strdup(name)) ||
         !(cfg->base_dir = strdup(base_dir)) || cfg_defaults(cfg) < 0) {
-        cfg_oom(&c);
+        sg_cfg_oom(&c);
         goto fail;
     }
     c.cfg = cfg;
+    c.warnings = &cfg->warnings;
+    c.warn_cb = warning_cb ? warning_cb : print_warning;
+    c.warn_ud = warning_cb ? warning_ud : NULL;
     if (!json_is_object(root)) {
-        type_error(&c, root, "an object");
+        sg_cfg_type_error(&c, root, "an object");
         goto fail;
     }
-    if (parse_object(&c, root, top_fields, cfg) < 0)
+    if (sg_cfg_parse_object(&c, root, top_fields, cfg) < 0)
         goto fail;
     if (!c.chain_set && sg_config_plugin(cfg, "auth-file")) {
         static const char *const chain[] = {"auth-file", NULL};
-        if (strlist_init(&cfg->auth.chain, chain) < 0) {
-            cfg_oom(&c);
+        if (sg_cfg_strlist_init(&cfg->auth.chain, chain) < 0) {
+            sg_cfg_oom(&c);
             goto fail;
         }
     }
