@@ -98,6 +98,8 @@ static void round_trip(const uint8_t *p, size_t len)
     size_t nfields = 0;
     size_t i = 0;
     char value[4096];
+    static char last_text[16384];
+    long last_text_len = -1;
 
     while (i < len && nfields < 200) {
         const char *type = types[p[i++] % NTYPES];
@@ -122,11 +124,14 @@ static void round_trip(const uint8_t *p, size_t len)
         strcat(list, type);
         nfields++;
 
-        /* read back the field just written */
-        long t = sg_param_get(wire, wlen, NULL, list, text, sizeof(text));
+        /* read back the field just written (from its own offset: linear) */
+        char one[4] = "%";
+        strcat(one, type);
+        long t = sg_param_get(wire + before, wlen - before, NULL, one, text, sizeof(text));
         if (t < 0) {
             if (!(t == SG_E_LIMIT && strcmp(type, "m") == 0))
                 abort();
+            last_text_len = -1;
             continue;
         }
         if (strcmp(type, "s") == 0 && strcmp(text, value) != 0)
@@ -140,10 +145,19 @@ static void round_trip(const uint8_t *p, size_t len)
         if (w2 != wlen - before || memcmp(wire2, wire + before, w2) != 0)
             abort();
         /* bytes form: the field without its length prefix */
-        long b = sg_param_get_bytes(wire, wlen, NULL, list, bytes, sizeof(bytes));
+        long b = sg_param_get_bytes(wire + before, wlen - before, NULL, one, bytes, sizeof(bytes));
         size_t prefix = (strcmp(type, "s") == 0 || strcmp(type, "sb") == 0 ||
                          strcmp(type, "m") == 0) ? 4 : 0;
         if (b < 0 || (size_t)b + prefix != w2 || memcmp(bytes, wire2 + prefix, (size_t)b) != 0)
+            abort();
+        last_text_len = (size_t)t < sizeof(last_text) ? t : -1;
+        if (last_text_len >= 0)
+            memcpy(last_text, text, (size_t)t + 1);
+    }
+    /* the whole list walks every field and lands on the last one */
+    if (nfields > 0 && last_text_len >= 0) {
+        long t = sg_param_get(wire, wlen, NULL, list, text, sizeof(text));
+        if (t != last_text_len || memcmp(text, last_text, (size_t)t) != 0)
             abort();
     }
 }
