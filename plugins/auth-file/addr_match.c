@@ -11,7 +11,7 @@
 #define ADDR_TEXT_MAX 64 /* longest address text we compare (INET6_ADDRSTRLEN + room) */
 
 struct addr {
-    int family;       /* AF_INET / AF_INET6 */
+    int family; /* AF_INET / AF_INET6 */
     uint8_t b[16];
 };
 
@@ -67,8 +67,8 @@ static bool glob_match(const char *s, size_t slen, const char *p, size_t plen)
         if (pi < plen && p[pi] == '*') {
             star_p = pi++;
             star_s = si;
-        } else if (pi < plen &&
-                   (p[pi] == '?' || tolower((unsigned char)p[pi]) == tolower((unsigned char)s[si]))) {
+        } else if (pi < plen && (p[pi] == '?' ||
+                                 tolower((unsigned char)p[pi]) == tolower((unsigned char)s[si]))) {
             pi++;
             si++;
         } else if (star_p != (size_t)-1) {

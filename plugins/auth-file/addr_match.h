@@ -19,10 +19,10 @@
 #include <stddef.h>
 
 enum {
-    ADDR_MATCH_NO = 0,      /* no positive entry matched */
-    ADDR_MATCH_YES = 1,     /* a positive entry matched, no negation did */
-    ADDR_MATCH_NEGATED = -1,/* a negated entry matched */
-    ADDR_MATCH_ERROR = -2,  /* malformed list or peer address */
+    ADDR_MATCH_NO = 0,       /* no positive entry matched */
+    ADDR_MATCH_YES = 1,      /* a positive entry matched, no negation did */
+    ADDR_MATCH_NEGATED = -1, /* a negated entry matched */
+    ADDR_MATCH_ERROR = -2,   /* malformed list or peer address */
 };
 
 int addr_match_list(const char *peer, const char *list);

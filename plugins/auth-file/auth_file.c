@@ -32,33 +32,33 @@ struct af_state {
     const sg_plugin_ref *self;
     char *users_file;
     char *passwd_file;
-    char *keys_dir;          /* authorized_keys_dir */
-    char *keys_pattern;      /* authorized_keys_file */
+    char *keys_dir;     /* authorized_keys_dir */
+    char *keys_pattern; /* authorized_keys_file */
     bool reload;
     char dummy_hash[CRYPT_GENSALT_OUTPUT_SIZE]; /* for unknown users: same cost, never matches */
     struct udb *db;
     struct udb_stamp users_stamp, passwd_stamp;
     uint64_t last_check_ms;
     unsigned jobs_pending;
-    bool finished;           /* fini ran while jobs were pending */
+    bool finished; /* fini ran while jobs were pending */
 };
 
 /* Per-connection context (host->conn_set_ctx). */
 struct af_conn {
-    char *kbd_user;          /* user whose keyboard-interactive-1 was accepted */
-    char *applied_user;      /* groups/attributes already set for this user */
-    struct af_job *jobs;     /* pending work items of this connection */
+    char *kbd_user;      /* user whose keyboard-interactive-1 was accepted */
+    char *applied_user;  /* groups/attributes already set for this user */
+    struct af_job *jobs; /* pending work items of this connection */
 };
 
 enum af_job_kind { JOB_PASSWORD, JOB_KBDINT, JOB_PUBKEY };
 
 struct af_job {
     struct af_state *st;
-    sg_conn *conn;           /* NULL once the connection ended */
+    sg_conn *conn; /* NULL once the connection ended */
     sg_request *req;
     enum af_job_kind kind;
     char *user;
-    bool user_known;         /* in the user database */
+    bool user_known; /* in the user database */
     bool is_probe;
     /* password / kbdint */
     char *hash;
@@ -73,7 +73,7 @@ struct af_job {
     bool ok;
     bool file_found;
     struct kf_log log;
-    struct af_job *next;     /* in af_conn.jobs */
+    struct af_job *next; /* in af_conn.jobs */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -228,11 +228,13 @@ static void job_done_cb(void *arg)
         result = SG_DECLINED;
 
     if (j->conn) {
-        const char *what = j->kind == JOB_PUBKEY ? (j->is_probe ? "publickey probe" : "publickey")
+        const char *what = j->kind == JOB_PUBKEY   ? (j->is_probe ? "publickey probe" : "publickey")
                            : j->kind == JOB_KBDINT ? "keyboard-interactive response"
                                                    : "password";
         st->host->log(st->self, j->conn, SG_LOG_VERBOSE, "%s for %s: %s", what, j->user,
-                      result == SG_OK ? "accepted" : result == SG_DENY ? "refused" : "unknown user");
+                      result == SG_OK     ? "accepted"
+                      : result == SG_DENY ? "refused"
+                                          : "unknown user");
         if (result == SG_OK && j->kind == JOB_KBDINT) {
             struct af_conn *c = conn_ctx(st, j->conn, true);
             if (c) {
@@ -306,14 +308,16 @@ static int check_password(struct af_state *st, sg_conn *conn, struct sg_ev_auth 
 
     if (!ev->param || ev->param_len == 0 || ev->param_len > PW_MAX_PASSWORD) {
         if (known)
-            st->host->log(st->self, conn, SG_LOG_VERBOSE, "password for %s: refused (empty or "
-                          "too long)", ev->user);
+            st->host->log(st->self, conn, SG_LOG_VERBOSE,
+                          "password for %s: refused (empty or "
+                          "too long)",
+                          ev->user);
         return known ? SG_DENY : SG_DECLINED;
     }
     if (!known || u->disabled || pw_hash_classify(hash) != PW_HASH_USABLE) {
         if (known)
-            st->host->log(st->self, conn, SG_LOG_VERBOSE, "password for %s: refused (%s)",
-                          ev->user, u->disabled ? "user disabled" : "password locked");
+            st->host->log(st->self, conn, SG_LOG_VERBOSE, "password for %s: refused (%s)", ev->user,
+                          u->disabled ? "user disabled" : "password locked");
         /* Spend the time of a real check anyway (against a hash that never
          * matches), so response times do not tell which names exist. */
         if (!st->dummy_hash[0] || !ev->req)
@@ -458,10 +462,8 @@ static const struct {
     const char *method;
     af_method_fn fn;
 } af_methods[] = {
-    {"none", m_decline},
-    {"password", m_password},
-    {"publickey", m_publickey},
-    {"keyboard-interactive", m_kbdint},
+    {"none", m_decline},        {"password", m_password},
+    {"publickey", m_publickey}, {"keyboard-interactive", m_kbdint},
     {"sigstatus", m_decline},
 };
 
@@ -591,7 +593,8 @@ static int af_parse_config(struct af_state *st, const char *text, char *err, siz
     }
     const char *k;
     json_t *v;
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         size_t i, n = sizeof af_conf_keys / sizeof af_conf_keys[0];
         for (i = 0; i < n; i++)
             if (strcmp(af_conf_keys[i].key, k) == 0)
@@ -638,7 +641,8 @@ static int af_init(const struct sg_host *host, const sg_plugin_ref *self, const 
     if (!crypt_gensalt_rn("$y$", 0, NULL, 0, st->dummy_hash, sizeof st->dummy_hash) ||
         pw_hash_classify(st->dummy_hash) != PW_HASH_USABLE) {
         st->dummy_hash[0] = '\0'; /* unknown users are then declined at once */
-        host->log(self, NULL, SG_LOG_INFO, "crypt_gensalt failed: no timing cover for unknown users");
+        host->log(self, NULL, SG_LOG_INFO,
+                  "crypt_gensalt failed: no timing cover for unknown users");
     }
     st->last_check_ms = host->now_ms();
     host->log(self, NULL, SG_LOG_VERBOSE, "%zu user(s) from %s%s%s", st->db->n,

@@ -96,7 +96,8 @@ long ak_base64_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap)
             if (v[j] < 0)
                 return -1;
         }
-        uint32_t n = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t n =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         size_t produce = 3 - (size_t)pad;
         if (o + produce > outcap)
             return -1;
@@ -134,8 +135,8 @@ int ak_parse_expiry(const char *s, time_t *out)
             f[i] = f[i] * 10 + (s[pos] - '0');
         }
     }
-    if (f[0] < 1970 || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 ||
-        f[4] > 59 || f[5] > 60)
+    if (f[0] < 1970 || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 ||
+        f[5] > 60)
         return -1;
     struct tm tm = {0};
     tm.tm_year = f[0] - 1900;
@@ -222,7 +223,8 @@ static int handle_option(struct opt_ctx *c, const char *name, size_t nlen, const
         if (nlen > 3 && strncasecmp(name, "no-", 3) == 0)
             return AK_OK;
         for (size_t i = 0; i < sizeof ak_ignored_flags / sizeof ak_ignored_flags[0]; i++) {
-            if (strlen(ak_ignored_flags[i]) == nlen && strncasecmp(ak_ignored_flags[i], name, nlen) == 0) {
+            if (strlen(ak_ignored_flags[i]) == nlen &&
+                strncasecmp(ak_ignored_flags[i], name, nlen) == 0) {
                 if (nlen == 8 && strncasecmp(name, "restrict", 8) == 0)
                     c->key->restricted = true;
                 return AK_OK;
@@ -238,7 +240,10 @@ static int handle_option(struct opt_ctx *c, const char *name, size_t nlen, const
     return AK_ERR_OPTION;
 }
 
-static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 static bool is_option_name_char(char c)
 {
@@ -358,7 +363,8 @@ static int parse_key_part(const char *s, size_t len, size_t i, struct ak_key *ou
         return AK_ERR_SYNTAX;
     }
     if (!ak_type_known(s + i, tend - i)) {
-        set_err(err, errlen, "unknown key type \"%.*s\"", (int)(tend - i > 40 ? 40 : tend - i), s + i);
+        set_err(err, errlen, "unknown key type \"%.*s\"", (int)(tend - i > 40 ? 40 : tend - i),
+                s + i);
         return AK_ERR_TYPE;
     }
     memcpy(out->type, s + i, tend - i);
@@ -398,8 +404,8 @@ static int parse_key_part(const char *s, size_t len, size_t i, struct ak_key *ou
     return AK_OK;
 }
 
-static int parse_common(const char *line, size_t len, struct ak_key *out, char *err,
-                        size_t errlen, bool allow_options)
+static int parse_common(const char *line, size_t len, struct ak_key *out, char *err, size_t errlen,
+                        bool allow_options)
 {
     int rc;
     memset(out, 0, sizeof *out);
@@ -459,8 +465,7 @@ int ak_parse_line(const char *line, size_t len, struct ak_key *out, char *err, s
     return parse_common(line, len, out, err, errlen, true);
 }
 
-int ak_parse_public_key(const char *text, size_t len, struct ak_key *out, char *err,
-                        size_t errlen)
+int ak_parse_public_key(const char *text, size_t len, struct ak_key *out, char *err, size_t errlen)
 {
     return parse_common(text, len, out, err, errlen, false);
 }

@@ -26,9 +26,9 @@
 #include <stdint.h>
 #include <time.h>
 
-#define AK_MAX_LINE 16384      /* longest accepted line (bytes) */
-#define AK_MAX_TYPE 64         /* longest key type name */
-#define AK_MAX_OPTIONS 64      /* options per line */
+#define AK_MAX_LINE 16384 /* longest accepted line (bytes) */
+#define AK_MAX_TYPE 64    /* longest key type name */
+#define AK_MAX_OPTIONS 64 /* options per line */
 #define AK_MAX_OPTION_VALUE 4096
 
 enum ak_status {
@@ -45,11 +45,11 @@ struct ak_key {
     char type[AK_MAX_TYPE + 1]; /* "ssh-ed25519" */
     uint8_t *blob;              /* decoded key blob (malloc'd) */
     size_t blob_len;
-    char *comment;              /* malloc'd, "" when absent */
-    char *from;                 /* from="..." value (malloc'd) or NULL */
+    char *comment; /* malloc'd, "" when absent */
+    char *from;    /* from="..." value (malloc'd) or NULL */
     bool has_expiry;
-    time_t expiry;              /* the key is refused at or after this time */
-    bool restricted;            /* "restrict" seen (informational) */
+    time_t expiry;   /* the key is refused at or after this time */
+    bool restricted; /* "restrict" seen (informational) */
 };
 
 /* Parse one line (without its line terminator; a trailing '\r' is ignored).
@@ -59,8 +59,7 @@ int ak_parse_line(const char *line, size_t len, struct ak_key *out, char *err, s
 
 /* Parse "type base64" (the host's text form of an offered key: no options,
  * comment allowed). Same results as ak_parse_line; options are AK_ERR_SYNTAX. */
-int ak_parse_public_key(const char *text, size_t len, struct ak_key *out, char *err,
-                        size_t errlen);
+int ak_parse_public_key(const char *text, size_t len, struct ak_key *out, char *err, size_t errlen);
 
 void ak_key_clear(struct ak_key *k);
 

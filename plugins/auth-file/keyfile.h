@@ -21,15 +21,15 @@
 
 struct kf_log {
     char line[KF_LOG_LINES][KF_LOG_LEN];
-    int n;          /* lines kept */
-    int dropped;    /* lines that did not fit */
+    int n;       /* lines kept */
+    int dropped; /* lines that did not fit */
 };
 
 enum kf_result {
-    KF_MISSING = 0,  /* no such file */
-    KF_NOMATCH = 1,  /* the file exists; no usable line holds the key */
-    KF_MATCH = 2,    /* a line holds the key and its options allow this peer now */
-    KF_ERROR = -1,   /* the file exists but could not be used (logged) */
+    KF_MISSING = 0, /* no such file */
+    KF_NOMATCH = 1, /* the file exists; no usable line holds the key */
+    KF_MATCH = 2,   /* a line holds the key and its options allow this peer now */
+    KF_ERROR = -1,  /* the file exists but could not be used (logged) */
 };
 
 /* Expand a path pattern: %u → user, %% → '%'. Any other %x is an error.

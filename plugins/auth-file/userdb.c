@@ -100,8 +100,8 @@ static int cmp_user(const void *a, const void *b)
 /* Drop duplicates after sorting: a passwd line shadowed by a users_file
  * entry is ignored with a warning; a name twice in the passwd_file is an
  * error. */
-static int dedupe(struct udb_builder *b, const char *passwd_file, udb_warn_fn warn,
-                  void *warn_arg, char *err, size_t errlen)
+static int dedupe(struct udb_builder *b, const char *passwd_file, udb_warn_fn warn, void *warn_arg,
+                  char *err, size_t errlen)
 {
     size_t w = 0;
     for (size_t r = 0; r < b->n; r++) {
@@ -109,8 +109,8 @@ static int dedupe(struct udb_builder *b, const char *passwd_file, udb_warn_fn wa
         if (w > 0 && strcmp(b->users[w - 1].name, u->name) == 0) {
             struct udb_user *keep = &b->users[w - 1];
             if (keep->src_line != 0) {
-                fmt_err(err, errlen, "%s:%u: user %s listed twice (first on line %u)",
-                        passwd_file, u->src_line, u->name, keep->src_line);
+                fmt_err(err, errlen, "%s:%u: user %s listed twice (first on line %u)", passwd_file,
+                        u->src_line, u->name, keep->src_line);
                 /* [0,w) are kept entries, [r,n) untouched ones; [w,r) were
                  * moved or cleared already */
                 for (size_t i = 0; i < w; i++)
@@ -278,7 +278,8 @@ static int jf_attributes(struct jctx *c, struct udb_user *u, json_t *v)
         return -1;
     const char *k;
     json_t *val;
-    json_object_foreach(v, k, val) {
+    json_object_foreach(v, k, val)
+    {
         if (!token_valid(k)) {
             JERR(c, ".attributes: bad attribute name \"%.60s\"", k);
             return -1;
@@ -311,7 +312,7 @@ static const struct {
     const char *name;
     jfield_fn fn;
 } udb_user_fields[] = {
-    {"password", jf_password}, {"keys", jf_keys},         {"groups", jf_groups},
+    {"password", jf_password},     {"keys", jf_keys},         {"groups", jf_groups},
     {"attributes", jf_attributes}, {"disabled", jf_disabled},
 };
 
@@ -323,14 +324,17 @@ static int load_json_user(struct jctx *c, struct udb_user *u, json_t *obj)
     }
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         size_t i;
         for (i = 0; i < sizeof udb_user_fields / sizeof udb_user_fields[0]; i++)
             if (strcmp(udb_user_fields[i].name, k) == 0)
                 break;
         if (i == sizeof udb_user_fields / sizeof udb_user_fields[0]) {
-            JERR(c, ": unknown field \"%.60s\" (known: password, keys, groups, attributes, "
-                    "disabled)", k);
+            JERR(c,
+                 ": unknown field \"%.60s\" (known: password, keys, groups, attributes, "
+                 "disabled)",
+                 k);
             return -1;
         }
         if (udb_user_fields[i].fn(c, u, v) != 0) {
@@ -370,7 +374,8 @@ static int load_users_json(const char *path, struct udb_builder *b, char *err, s
     }
     const char *k;
     json_t *v;
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         if (strcmp(k, "users") != 0) {
             fmt_err(err, errlen, "%s: $: unknown key \"%.60s\" (expected \"users\")", path, k);
             goto out;
@@ -385,7 +390,8 @@ static int load_users_json(const char *path, struct udb_builder *b, char *err, s
         fmt_err(err, errlen, "%s: $.users: must be an object of user entries", path);
         goto out;
     }
-    json_object_foreach(users, k, v) {
+    json_object_foreach(users, k, v)
+    {
         struct jctx c = {path, k, err, errlen};
         if (err && errlen)
             err[0] = '\0';

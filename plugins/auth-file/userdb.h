@@ -35,7 +35,7 @@ struct udb_attr {
 
 struct udb_user {
     char *name;
-    char *password;          /* crypt hash; NULL = no password field */
+    char *password; /* crypt hash; NULL = no password field */
     struct ak_key *keys;
     size_t n_keys;
     char **groups;
@@ -43,11 +43,11 @@ struct udb_user {
     struct udb_attr *attrs;
     size_t n_attrs;
     bool disabled;
-    unsigned src_line;       /* 0: users_file; else the passwd_file line */
+    unsigned src_line; /* 0: users_file; else the passwd_file line */
 };
 
 struct udb {
-    struct udb_user *users;  /* sorted by name */
+    struct udb_user *users; /* sorted by name */
     size_t n;
 };
 

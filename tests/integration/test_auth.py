@@ -198,7 +198,9 @@ class AuthTest(unittest.TestCase):
     # ------------------------------------------------------------ authorized_keys files
     def test_authorized_keys_dir_from(self):
         gw = self.gateway({}, auth_config={"users_file": "users.json",
-                                           "authorized_keys_dir": "keys"}, start=False)
+                                           "authorized_keys_dir": "keys",
+                                           "authorized_keys_file": "home/%u/.ssh/authorized_keys"},
+                          start=False)
         keys = gw.tmp / "keys"
         keys.mkdir()
         far = sgtest.keygen(gw.tmp / "far_key")
@@ -210,7 +212,17 @@ class AuthTest(unittest.TestCase):
             'command="rm -rf /" %s\n'                       # unsupported option: skipped
             'restrict,from="127.0.0.0/8,::1",no-pty %s local\n' % (nearpub, nearpub))
         (keys / "nearby").chmod(0o600)
+        hal = sgtest.keygen(gw.tmp / "hal_key")
+        (gw.tmp / "home" / "hal" / ".ssh").mkdir(parents=True)
+        (gw.tmp / "home" / "hal" / ".ssh" / "authorized_keys").write_text(
+            hal.with_suffix(".pub").read_text())
         gw.start()
+        r = subprocess.run(["ssh"] + self.key_opts(gw, [hal]) + ["hal@127.0.0.1", "info"],
+                           capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        self.assertLoggedIn(r, "hal", "publickey")
+        r = subprocess.run(["ssh"] + self.key_opts(gw, [near]) + ["hal@127.0.0.1", "info"],
+                           capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        self.assertRefused(r)
         r = subprocess.run(["ssh"] + self.key_opts(gw, [far]) + ["faraway@127.0.0.1", "info"],
                            capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
         self.assertRefused(r)

@@ -4,11 +4,13 @@
  * crypt_gensalt/crypt_r), path patterns, and the plugin's auth decisions
  * against a fake host table (queue_work is run by hand to test SG_AGAIN).
  */
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include "addr_match.h"
 #include "authorized_keys.h"
@@ -30,7 +32,7 @@
 #define ED1_B64 "AAAAC3NzaC1lZDI1NTE5AAAAIIYL70Uxcjepd5T5UK8kfE2qNPBxJ5wL3VkT6eXV3hAc"
 #define ED2_B64 "AAAAC3NzaC1lZDI1NTE5AAAAIA8cvm7DaAKLaInKR1DfoPGGMqzA1w76hSjsqTkbT3o7"
 #define ECDSA_B64                                                                                  \
-    "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBGP6Oz3jZCtK0fQkEidT5yp55A0RsEvnXtuXwH" \
+    "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBGP6Oz3jZCtK0fQkEidT5yp55A0RsEvnXtuXwH"   \
     "Em+c1CD3QMxEvoDO+rMyOlOj4GJhxZthgA4b6MM8GDeGHmRcI="
 #define RSA_B64                                                                                    \
     "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDHGite/BeXUbEWdg8hIiPjIEX2OfISwgplHA8CU2EkINZjo2StGsYRnQX8PK07" \
@@ -138,9 +140,9 @@ static void test_ak_options(void **s)
     ak_key_clear(&k);
 
     /* unsupported / unknown options: the key is skipped */
-    assert_int_equal(ak_parse_line("command=\"ls\" " ED1, strlen("command=\"ls\" " ED1), &k, err,
-                                   sizeof err),
-                     AK_ERR_OPTION);
+    assert_int_equal(
+        ak_parse_line("command=\"ls\" " ED1, strlen("command=\"ls\" " ED1), &k, err, sizeof err),
+        AK_ERR_OPTION);
     assert_non_null(strstr(err, "command"));
     assert_int_equal(parse("permitopen=\"h:1\" " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("cert-authority " ED1, &k), AK_ERR_OPTION);
@@ -371,24 +373,25 @@ static void test_userdb(void **s)
 {
     struct udb *db = NULL;
     char err[512];
-    write_file("users.json",
-               "{\"users\": {\n"
-               "  \"alice\": {\"password\": \"$6$abc$def\", \"keys\": [\"" ED1 " a\", \"no-pty " ED2
-               "\"],\n"
-               "             \"groups\": [\"admins\", \"ops\"], \"attributes\": {\"home\": \"/h\"}},\n"
-               "  \"bob\": {\"disabled\": true},\n"
-               "  \"carol\": {}\n"
-               "}}\n",
-               0644);
-    write_file("passwd", "# comment\n\n  # indented comment\n"
-                         "dave:$y$j9T$abc$def:dev,ops\n"
-                         "erin:!\n"
-                         "alice:$6$zzz$yyy:other\n",
+    write_file(
+        "users.json",
+        "{\"users\": {\n"
+        "  \"alice\": {\"password\": \"$6$abc$def\", \"keys\": [\"" ED1 " a\", \"no-pty " ED2
+        "\"],\n"
+        "             \"groups\": [\"admins\", \"ops\"], \"attributes\": {\"home\": \"/h\"}},\n"
+        "  \"bob\": {\"disabled\": true},\n"
+        "  \"carol\": {}\n"
+        "}}\n",
+        0644);
+    write_file("passwd",
+               "# comment\n\n  # indented comment\n"
+               "dave:$y$j9T$abc$def:dev,ops\n"
+               "erin:!\n"
+               "alice:$6$zzz$yyy:other\n",
                0644);
     nwarn = 0;
-    assert_int_equal(udb_load(tpath("users.json"), tpath("passwd"), warn_cb, NULL, &db, err,
-                              sizeof err),
-                     0);
+    assert_int_equal(
+        udb_load(tpath("users.json"), tpath("passwd"), warn_cb, NULL, &db, err, sizeof err), 0);
     assert_int_equal(nwarn, 1); /* alice in both: the JSON entry wins */
     assert_int_equal(db->n, 5);
     const struct udb_user *a = udb_find(db, "alice");
@@ -485,12 +488,13 @@ static void test_keyfile(void **s)
     struct kf_log log = {0};
     assert_int_equal(parse(ED1, &offered), AK_OK);
     assert_int_equal(parse(ED2, &other), AK_OK);
-    write_file("ak", "# keys\n"
-                     "garbage line here\n"
-                     "command=\"rm -rf /\" " ED1 " forced\n"
-                     "from=\"10.0.0.0/8\" " ED1 " lan-only\n"
-                     "\n"
-                     "restrict,from=\"127.0.0.0/8\" " ED1 " local\r\n",
+    write_file("ak",
+               "# keys\n"
+               "garbage line here\n"
+               "command=\"rm -rf /\" " ED1 " forced\n"
+               "from=\"10.0.0.0/8\" " ED1 " lan-only\n"
+               "\n"
+               "restrict,from=\"127.0.0.0/8\" " ED1 " local\r\n",
                0600);
     assert_int_equal(kf_scan(tpath("ak"), &offered, "127.0.0.1", time(NULL), &log), KF_MATCH);
     assert_int_equal(log.n, 3); /* garbage, unsupported option, from= refused */
@@ -557,8 +561,14 @@ static int fh_conn_info(sg_conn *conn, struct sg_conn_info *out)
     out->peer_port = 40000;
     return 0;
 }
-static void *fh_get_ctx(sg_conn *conn, const sg_plugin_ref *self) { return fh.ctx; }
-static void fh_set_ctx(sg_conn *conn, const sg_plugin_ref *self, void *ctx) { fh.ctx = ctx; }
+static void *fh_get_ctx(sg_conn *conn, const sg_plugin_ref *self)
+{
+    return fh.ctx;
+}
+static void fh_set_ctx(sg_conn *conn, const sg_plugin_ref *self, void *ctx)
+{
+    fh.ctx = ctx;
+}
 static int fh_add_group(sg_conn *conn, const char *g)
 {
     snprintf(fh.groups[fh.n_groups++ % 8], 64, "%s", g);
@@ -581,7 +591,10 @@ static void fh_complete(sg_request *req, int result, const struct sg_completion 
     fh.completed++;
     fh.last_result = result;
 }
-static uint64_t fh_now(void) { return fh.now; }
+static uint64_t fh_now(void)
+{
+    return fh.now;
+}
 
 static void run_pending(void)
 {
@@ -714,8 +727,13 @@ static void test_plugin_password(void **s)
 
     /* unknown users get the same (deferred) check before the decline */
     struct sg_ev_auth ev = {
-        .size = sizeof ev, .req = REQ, .user = "nobody", .service = "ssh-connection",
-        .method = "password", .param = "guess", .param_len = 5,
+        .size = sizeof ev,
+        .req = REQ,
+        .user = "nobody",
+        .service = "ssh-connection",
+        .method = "password",
+        .param = "guess",
+        .param_len = 5,
     };
     assert_int_equal(P->on_auth_request(state, CONN, &ev), SG_AGAIN);
     run_pending();
@@ -786,8 +804,13 @@ static void test_plugin_kbdint(void **s)
 static void test_plugin_disconnect_pending(void **s)
 {
     struct sg_ev_auth ev = {
-        .size = sizeof ev, .req = REQ, .user = "alice", .service = "ssh-connection",
-        .method = "password", .param = "pw-alice", .param_len = 8,
+        .size = sizeof ev,
+        .req = REQ,
+        .user = "alice",
+        .service = "ssh-connection",
+        .method = "password",
+        .param = "pw-alice",
+        .param_len = 8,
     };
     assert_int_equal(P->on_auth_request(state, CONN, &ev), SG_AGAIN);
     struct sg_ev_disconnected dev = {sizeof dev, 0, "bye"};
