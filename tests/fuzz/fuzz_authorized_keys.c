@@ -2,9 +2,8 @@
  * parser of plugins/auth-file (options, quotes, base64, blob type check) and
  * the from= pattern matcher.
  *
- * Build with -DSSHGATE_FUZZ=ON (clang, -fsanitize=fuzzer). Without it, the
- * same file builds with SG_FUZZ_REPLAY_MAIN: a main() that replays every file
- * of the given directories/files once (a ctest smoke run over the corpus).
+ * Built by tests/fuzz/CMakeLists.txt: a smoke test with standalone_main.c
+ * (ctest fuzz.authorized_keys), and a libFuzzer binary with -DSSHGATE_FUZZ=ON.
  */
 #include "addr_match.h"
 #include "authorized_keys.h"
@@ -47,64 +46,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     return 0;
 }
-
-#ifdef SG_FUZZ_REPLAY_MAIN
-#include <dirent.h>
-#include <stdio.h>
-#include <sys/stat.h>
-
-static int replay_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return -1;
-    }
-    uint8_t *buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
-    fclose(f);
-    if (!buf)
-        return -1;
-    LLVMFuzzerTestOneInput(buf, n);
-    free(buf);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int files = 0;
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) != 0) {
-            perror(argv[i]);
-            return 1;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            if (replay_file(argv[i]) != 0)
-                return 1;
-            files++;
-            continue;
-        }
-        DIR *d = opendir(argv[i]);
-        if (!d) {
-            perror(argv[i]);
-            return 1;
-        }
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
-            if (replay_file(path) != 0) {
-                closedir(d);
-                return 1;
-            }
-            files++;
-        }
-        closedir(d);
-    }
-    printf("replayed %d input(s)\n", files);
-    return files > 0 ? 0 : 1;
-}
-#endif
