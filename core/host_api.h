@@ -1,0 +1,12 @@
+/* host_api.h — the table of host calls given to every plugin's init. */
+#ifndef SSHGATE_HOST_API_H
+#define SSHGATE_HOST_API_H
+
+#include <sys/epoll.h>
+
+#include "plugin.h"
+#include "session.h"
+
+const struct sg_host *sg_host_api(void);
+
+#endif
