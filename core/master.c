@@ -51,6 +51,7 @@ static struct {
     int ctl_listen_fd;
     uint64_t crash_times[8];
     int n_crash;
+    int exit_code;
 } M = {.ctl_listen_fd = -1};
 
 static int nworkers(const struct sg_config *cfg)
@@ -160,6 +161,16 @@ static void reap(void)
         }
         if (M.shutting_down)
             continue;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == SG_WORKER_EXIT_CONFIG) {
+            if (gen == 0) {
+                SG_ERR(0, "worker %d could not start its plugins: stopping", slot);
+                M.shutting_down = true;
+                M.exit_code = 1;
+                continue;
+            }
+            SG_ERR(0, "worker %d of the reloaded config could not start its plugins; retrying", slot);
+            sleep(1);
+        }
         if (crashed) {
             if (WIFSIGNALED(status))
                 SG_ERR(0, "worker %d (pid %d) died from signal %d (%s); its connections are lost; starting a replacement",
@@ -425,5 +436,5 @@ int sg_master_run(const char *config_path, struct sg_config *cfg)
     sg_admission_destroy(M.adm);
     close(sfd);
     SG_INFO(0, "stopped");
-    return 0;
+    return M.exit_code;
 }

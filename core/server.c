@@ -260,6 +260,7 @@ int sg_worker_run(const struct sg_config *cfg, const struct sg_listener *ls, siz
     }
     if (sg_plugins_load(cfg, sg_host_api(), &w.plugins, err, sizeof(err)) < 0) {
         SG_ERR(0, "worker %d: %s", slot, err);
+        rc = SG_WORKER_EXIT_CONFIG;
         goto out;
     }
     sg_log_set_observer(log_observer);

@@ -8,6 +8,9 @@
 #include "config.h"
 #include "listener.h"
 
+/* Exit code of a worker whose plugins could not start (EX_CONFIG). */
+#define SG_WORKER_EXIT_CONFIG 78
+
 /* Run a worker until told to stop (SIGTERM: graceful shutdown; SIGUSR1:
  * drain — stop accepting, exit when the last connection ends). `ctl_fd` is
  * the worker's end of the master's status socketpair (-1: none).
