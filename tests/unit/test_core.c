@@ -1,0 +1,231 @@
+/* Unit tests of core pieces that need no network: router, plugin loader,
+ * auth method sets (MFA), log masking, loop timers and work pool. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <libssh/libssh.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "plugin_loader.h"
+#include "router.h"
+
+static struct sg_config *load(const char *text)
+{
+    char err[512];
+    struct sg_config *c = sg_config_load_string(text, "test", err, sizeof(err));
+    if (!c)
+        fail_msg("config: %s", err);
+    return c;
+}
+
+/* ---- router --------------------------------------------------------------------- */
+static bool groups_admins(void *ctx, const char *g) { return strcmp(g, "admins") == 0; }
+static bool groups_none(void *ctx, const char *g) { return false; }
+
+static const char *ROUTES =
+    "{\"plugins\":[{\"name\":\"a\",\"path\":\"/x/a.so\"},{\"name\":\"b\",\"path\":\"/x/b.so\"}],"
+    "\"auth\":{\"chain\":[]},"
+    "\"routes\":["
+    "{\"match\":{\"kind\":\"exec\",\"command\":\"git-* *\",\"user\":[\"al*\"]},\"plugin\":\"a\"},"
+    "{\"match\":{\"kind\":\"shell\",\"group\":\"admins\"},\"plugin\":\"a\"},"
+    "{\"match\":{\"kind\":\"subsystem\",\"subsystem\":\"sftp\",\"source\":\"10.0.0.0/8\"},\"plugin\":\"b\"},"
+    "{\"match\":{\"kind\":\"direct-tcpip\"},\"plugin\":\"b\"}]}";
+
+static void test_router(void **st)
+{
+    struct sg_config *cfg = load(ROUTES);
+    struct sockaddr_in lo = {.sin_family = AF_INET}, ten = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &lo.sin_addr);
+    inet_pton(AF_INET, "10.1.2.3", &ten.sin_addr);
+    struct sg_route_query q = {.kind = SG_ROUTE_EXEC, .command = "git-upload-pack 'r.git'",
+                               .user = "alice", .has_group = groups_none,
+                               .source = (struct sockaddr *)&lo};
+    assert_int_equal(sg_route_match(cfg, &q), 0);
+    q.user = "bob"; /* user glob */
+    assert_int_equal(sg_route_match(cfg, &q), -1);
+    q.user = "alice";
+    q.command = "rm -rf /"; /* command glob */
+    assert_int_equal(sg_route_match(cfg, &q), -1);
+    q = (struct sg_route_query){.kind = SG_ROUTE_SHELL, .user = "x", .has_group = groups_none,
+                                .source = (struct sockaddr *)&lo};
+    assert_int_equal(sg_route_match(cfg, &q), -1); /* not in admins */
+    q.has_group = groups_admins;
+    assert_int_equal(sg_route_match(cfg, &q), 1);
+    q = (struct sg_route_query){.kind = SG_ROUTE_SUBSYSTEM, .subsystem = "sftp", .user = "x",
+                                .has_group = groups_none, .source = (struct sockaddr *)&lo};
+    assert_int_equal(sg_route_match(cfg, &q), -1); /* source CIDR */
+    q.source = (struct sockaddr *)&ten;
+    assert_int_equal(sg_route_match(cfg, &q), 2);
+    q.subsystem = "sftp2";
+    assert_int_equal(sg_route_match(cfg, &q), -1);
+    q = (struct sg_route_query){.kind = SG_ROUTE_TCPIP_FORWARD, .user = "x",
+                                .has_group = groups_admins, .source = (struct sockaddr *)&lo};
+    assert_int_equal(sg_route_match(cfg, &q), -1); /* deny by default */
+    q.kind = SG_ROUTE_DIRECT_TCPIP;
+    assert_int_equal(sg_route_match(cfg, &q), 3);
+    sg_config_free(cfg);
+}
+
+/* ---- loader ---------------------------------------------------------------------- */
+static void expect_refusal(const char *file, const char *needle)
+{
+    char path[512], err[512] = "";
+    struct sg_plugin_ref r;
+    snprintf(path, sizeof(path), "%s/%s", SG_FAKE_DIR, file);
+    int rc = sg_plugin_open("fake", path, &r, err, sizeof(err));
+    if (!needle) {
+        assert_int_equal(rc, 0);
+        struct sg_plugin_set set = {.v = malloc(sizeof(r)), .n = 1};
+        assert_non_null(set.v);
+        set.v[0] = r;
+        sg_plugins_unload(&set); /* not initialized: only dlclose */
+        return;
+    }
+    assert_int_equal(rc, -1);
+    if (!strstr(err, needle))
+        fail_msg("'%s' does not say '%s'", err, needle);
+    assert_non_null(strstr(err, file)); /* names the file */
+}
+
+static void test_loader_refusals(void **st)
+{
+    expect_refusal("good.so", NULL);
+    expect_refusal("bad_abi.so", "major differs");
+    expect_refusal("no_entry.so", "does not export sg_plugin_entry");
+    expect_refusal("null_entry.so", "refused ABI");
+    expect_refusal("missing.so", "No such file");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/good.so", SG_FAKE_DIR);
+    chmod(path, 0777);
+    expect_refusal("good.so", "writable by group or others");
+    chmod(path, 0755);
+}
+
+static void test_loader_failing_init(void **st)
+{
+    char text[1024], err[512];
+    snprintf(text, sizeof(text),
+             "{\"plugins\":[{\"name\":\"ok\",\"path\":\"%s/good.so\"},"
+             "{\"name\":\"bad\",\"path\":\"%s/failing_init.so\"}],\"auth\":{\"chain\":[]}}",
+             SG_FAKE_DIR, SG_FAKE_DIR);
+    struct sg_config *cfg = load(text);
+    struct sg_plugin_set set;
+    struct sg_host host = {.size = sizeof(host)};
+    assert_int_equal(sg_plugins_load(cfg, &host, &set, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "init failed"));
+    assert_non_null(strstr(err, "bad"));
+    assert_null(set.v); /* everything loaded before was unloaded */
+    /* without init (the master's check) both load */
+    assert_int_equal(sg_plugins_load(cfg, NULL, &set, err, sizeof(err)), 0);
+    assert_int_equal(set.n, 2);
+    assert_non_null(sg_plugins_find(&set, "bad"));
+    assert_null(sg_plugins_find(&set, "nope"));
+    sg_plugins_unload(&set);
+    sg_config_free(cfg);
+}
+
+/* ---- auth method sets --------------------------------------------------------------- */
+static void test_auth_required_sets(void **st)
+{
+    struct sg_config *cfg = load("{\"auth\":{\"chain\":[],\"methods\":[\"publickey\",\"password\","
+                                 "\"keyboard-interactive\"],\"required\":[[\"publickey\",\"password\"],"
+                                 "[\"publickey\",\"keyboard-interactive\"]]}}");
+    int pk = SSH_AUTH_METHOD_PUBLICKEY, pw = SSH_AUTH_METHOD_PASSWORD,
+        kb = SSH_AUTH_METHOD_INTERACTIVE;
+    assert_false(sg_auth_required_met(cfg, pk));
+    assert_false(sg_auth_required_met(cfg, pw));
+    assert_true(sg_auth_required_met(cfg, pk | pw));
+    assert_true(sg_auth_required_met(cfg, pk | kb));
+    assert_int_equal(sg_auth_next_methods(cfg, 0), pk | pw | kb);
+    assert_int_equal(sg_auth_next_methods(cfg, pk), pw | kb);
+    assert_int_equal(sg_auth_next_methods(cfg, pw), pk);
+    assert_int_equal(sg_auth_methods_mask(cfg), pk | pw | kb);
+    sg_config_free(cfg);
+    cfg = load("{\"auth\":{\"chain\":[],\"methods\":[\"publickey\"]}}");
+    assert_true(sg_auth_required_met(cfg, pk));
+    assert_false(sg_auth_required_met(cfg, 0));
+    assert_int_equal(sg_auth_next_methods(cfg, 0), pk);
+    assert_int_equal(sg_auth_method_bit("keyboard-interactive"), kb);
+    assert_int_equal(sg_auth_method_bit("hostbased"), 0);
+    sg_config_free(cfg);
+}
+
+/* ---- log masking ---------------------------------------------------------------------- */
+static void test_log_mask(void **st)
+{
+    char a[] = "bind with password=hunter2 and token: abc, ok";
+    sg_log_mask(a);
+    assert_string_equal(a, "bind with password=*** and token: ***, ok");
+    char b[] = "{\"bind_password\":\"s3cr3t\",\"uri\":\"ldap://x\"}";
+    sg_log_mask(b);
+    assert_string_equal(b, "{\"bind_password\":\"***\",\"uri\":\"ldap://x\"}");
+    char c[] = "no secrets here";
+    sg_log_mask(c);
+    assert_string_equal(c, "no secrets here");
+}
+
+/* ---- loop ---------------------------------------------------------------------------------- */
+static int order[8], norder;
+static sg_loop *L;
+static void tcb(void *arg)
+{
+    order[norder++] = (int)(intptr_t)arg;
+    if (norder == 3)
+        sg_loop_stop(L);
+}
+static void work_fn(void *arg) { *(int *)arg = 42; }
+static void done_fn(void *arg)
+{
+    order[norder++] = *(int *)arg;
+    sg_loop_stop(L);
+}
+
+static void test_loop_timers_and_work(void **st)
+{
+    L = sg_loop_new(2);
+    assert_non_null(L);
+    norder = 0;
+    sg_timer_add(L, 30, tcb, (void *)3);
+    sg_ltimer *x = sg_timer_add(L, 10, tcb, (void *)99);
+    sg_timer_add(L, 0, tcb, (void *)1);
+    sg_timer_add(L, 20, tcb, (void *)2);
+    sg_timer_cancel(L, x);
+    assert_int_equal(sg_loop_timer_count(L), 3);
+    sg_loop_run(L);
+    assert_int_equal(norder, 3);
+    assert_int_equal(order[0], 1);
+    assert_int_equal(order[1], 2);
+    assert_int_equal(order[2], 3);
+    int v = 0;
+    norder = 0;
+    assert_int_equal(sg_loop_queue_work(L, work_fn, done_fn, &v), 0);
+    sg_loop_run(L);
+    assert_int_equal(order[0], 42);
+    sg_loop_free(L);
+}
+
+int main(void)
+{
+    sg_log_setup(0, false, true, "test");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_router),
+        cmocka_unit_test(test_loader_refusals),
+        cmocka_unit_test(test_loader_failing_init),
+        cmocka_unit_test(test_auth_required_sets),
+        cmocka_unit_test(test_log_mask),
+        cmocka_unit_test(test_loop_timers_and_work),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
