@@ -263,7 +263,7 @@ void sh_io_input(struct sh_sess *s, const uint8_t *data, size_t len)
             ncap *= 2;
         uint8_t *nb = realloc(in->buf, ncap);
         if (!nb) {
-            H(s)->log(s->pl->self, s->conn, SG_LOG_ERROR, "shell: out of memory for stdin");
+            H(s)->log(s->pl->self, s->conn, SG_LOG_ERROR, "out of memory for stdin");
             sh_in_close(s);
             return;
         }
@@ -326,10 +326,10 @@ static void sh_pid_cb(int fd, unsigned events, void *arg)
     s->status_known = r > 0;
     if (r < 0)
         H(s)->log(s->pl->self, s->conn, SG_LOG_ERROR,
-                  "shell: cannot reap child %d (%s): no exit status", (int)s->child.pid,
+                  "cannot reap child %d (%s): no exit status", (int)s->child.pid,
                   strerror(-r));
     else
-        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE, "shell: child %d %s %d%s",
+        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE, "child %d %s %d%s",
                   (int)s->child.pid, s->status.exited ? "exited with" : "killed by signal",
                   s->status.exited ? s->status.code : s->status.signo,
                   s->status.core_dumped ? " (core dumped)" : "");
@@ -416,7 +416,7 @@ static void sh_kill_cb(void *arg)
     s->kill_timer = NULL;
     if (!s->reaped) {
         H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE,
-                  "shell: child %d still running after SIGHUP: SIGKILL", (int)s->child.pid);
+                  "child %d still running after SIGHUP: SIGKILL", (int)s->child.pid);
         sp_kill_group(s->child.pid, SIGKILL);
     }
 }
@@ -433,7 +433,7 @@ void sh_io_channel_gone(struct sh_sess *s)
     sh_io_stop(s);
     if (s->started && !s->reaped) {
         H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE,
-                  "shell: channel closed, hanging up child %d", (int)s->child.pid);
+                  "channel closed, hanging up child %d", (int)s->child.pid);
         sp_kill_group(s->child.pid, SIGHUP);
         sp_kill_group(s->child.pid, SIGCONT);
         s->kill_timer = H(s)->timer_add(s->conf.kill_grace_ms, sh_kill_cb, s);

@@ -417,19 +417,19 @@ static int sh_decide_identity(struct sh_sess *s)
         return 0;
     const char *account = strcmp(want, "mapped") == 0 ? s->user : want;
     if (getpwnam_r(account, &pw, buf, sizeof(buf), &res) != 0 || !res) {
-        LOG(s, SG_LOG_ERROR, "shell: run_as: no local account \"%s\"", account);
+        LOG(s, SG_LOG_ERROR, "run_as: no local account \"%s\"", account);
         return -1;
     }
     if (geteuid() != 0) {
         if (pw.pw_uid == geteuid())
             goto identity; /* already that account: nothing to switch */
         LOG(s, SG_LOG_ERROR,
-            "shell: run_as \"%s\" needs sshgated to run as root (it runs as uid %u)", account,
+            "run_as \"%s\" needs sshgated to run as root (it runs as uid %u)", account,
             (unsigned)geteuid());
         return -1;
     }
     if (pw.pw_uid == 0 && !s->conf.allow_root) {
-        LOG(s, SG_LOG_ERROR, "shell: run_as maps to uid 0 (\"%s\"): refused (allow_root false)",
+        LOG(s, SG_LOG_ERROR, "run_as maps to uid 0 (\"%s\"): refused (allow_root false)",
             account);
         return -1;
     }
@@ -446,7 +446,7 @@ static int sh_decide_identity(struct sh_sess *s)
         }
     }
     if (!s->groups || ng < 0) {
-        LOG(s, SG_LOG_ERROR, "shell: run_as: cannot list the groups of \"%s\"", account);
+        LOG(s, SG_LOG_ERROR, "run_as: cannot list the groups of \"%s\"", account);
         return -1;
     }
     s->ngroups = (size_t)ng;
@@ -521,7 +521,7 @@ static int sh_decide_workdir(struct sh_sess *s)
         if (p[0] == '%' && p[1] == 'u') {
             const char *u = s->user;
             if (!u[0] || strchr(u, '/') || strcmp(u, ".") == 0 || strcmp(u, "..") == 0) {
-                LOG(s, SG_LOG_ERROR, "shell: user name \"%s\" cannot be used in workdir", u);
+                LOG(s, SG_LOG_ERROR, "user name \"%s\" cannot be used in workdir", u);
                 return -1;
             }
             ins = u;
@@ -545,7 +545,7 @@ static int sh_decide_workdir(struct sh_sess *s)
     if (s->conf.create_workdir) {
         int r = sh_mkdir_p(s->workdir, s->set_ids, s->uid, s->gid);
         if (r < 0) {
-            LOG(s, SG_LOG_ERROR, "shell: cannot create workdir %s: %s", s->workdir, strerror(-r));
+            LOG(s, SG_LOG_ERROR, "cannot create workdir %s: %s", s->workdir, strerror(-r));
             return -1;
         }
     }
@@ -579,11 +579,11 @@ static int sh_decide_argv(struct sh_sess *s, bool is_exec, const struct sg_ev_ch
     if (is_exec) {
         long len = sh_exec_length(ev);
         if (len < 0) {
-            LOG(s, SG_LOG_INFO, "shell: exec refused: command contains a NUL byte");
+            LOG(s, SG_LOG_INFO, "exec refused: command contains a NUL byte");
             return -1;
         }
         if ((size_t)len > c->max_command) {
-            LOG(s, SG_LOG_INFO, "shell: exec refused: command of %ld bytes (max_command %zu)", len,
+            LOG(s, SG_LOG_INFO, "exec refused: command of %ld bytes (max_command %zu)", len,
                 c->max_command);
             return -1;
         }
@@ -607,7 +607,7 @@ static int sh_decide_argv(struct sh_sess *s, bool is_exec, const struct sg_ev_ch
         s->app = true;
     } else if (c->argv) {
         if (!is_exec) {
-            LOG(s, SG_LOG_INFO, "shell: shell refused: route \"%s\" is an application route "
+            LOG(s, SG_LOG_INFO, "shell refused: route \"%s\" is an application route "
                 "(exec only)", ev->route_name ? ev->route_name : "?");
             return -1;
         }
@@ -617,7 +617,7 @@ static int sh_decide_argv(struct sh_sess *s, bool is_exec, const struct sg_ev_ch
             r = sw_expand((const char *const *)c->argv, c->argc, &words, c->args, &out);
         sw_words_free(&words);
         if (r != SW_OK) {
-            LOG(s, SG_LOG_INFO, "shell: exec refused on route \"%s\": %s",
+            LOG(s, SG_LOG_INFO, "exec refused on route \"%s\": %s",
                 ev->route_name ? ev->route_name : "?", sw_strerror(r));
             return -1;
         }
@@ -649,7 +649,7 @@ static int sh_req_run(struct sh_plugin *pl, sg_chan *ch, const struct sg_ev_chan
     if (!s)
         return SG_E_NOMEM;
     if (s->req_type) {
-        LOG(s, SG_LOG_INFO, "shell: second %s request on one channel refused", ev->type);
+        LOG(s, SG_LOG_INFO, "second %s request on one channel refused", ev->type);
         return SG_DENY;
     }
     if (!(s->req_type = strdup(ev->type)))
@@ -658,7 +658,7 @@ static int sh_req_run(struct sh_plugin *pl, sg_chan *ch, const struct sg_ev_chan
         return SG_E_NOMEM;
     if (sh_conf_apply(&s->conf, pl->config_json, err, sizeof(err)) < 0 ||
         sh_conf_apply(&s->conf, ev->route_config, err, sizeof(err)) < 0) {
-        LOG(s, SG_LOG_ERROR, "shell: route \"%s\" config: %s",
+        LOG(s, SG_LOG_ERROR, "route \"%s\" config: %s",
             ev->route_name ? ev->route_name : "?", err);
         return SG_DENY;
     }
@@ -747,7 +747,7 @@ static int sh_req_env(struct sh_plugin *pl, sg_chan *ch, const struct sg_ev_chan
     else if (!sp_env_get(&s->client_env, name) && s->n_client_env >= SH_MAX_ENV)
         why = "too many variables";
     if (why) {
-        LOG(s, SG_LOG_INFO, "shell: env \"%.64s\" refused: %s", name, why);
+        LOG(s, SG_LOG_INFO, "env \"%.64s\" refused: %s", name, why);
         return SG_DENY;
     }
     if (!sp_env_get(&s->client_env, name))
@@ -777,13 +777,13 @@ static int sh_req_signal(struct sh_plugin *pl, sg_chan *ch, const struct sg_ev_c
         return SG_E_NOMEM;
     int sig = sp_signal_number(ev->signal_name);
     if (!sig) {
-        LOG(s, SG_LOG_INFO, "shell: unknown signal \"%.32s\" ignored",
+        LOG(s, SG_LOG_INFO, "unknown signal \"%.32s\" ignored",
             ev->signal_name ? ev->signal_name : "");
         return SG_DENY;
     }
     if (!s->started || s->reaped)
         return SG_DENY;
-    LOG(s, SG_LOG_VERBOSE, "shell: signal %s to process group %d", ev->signal_name,
+    LOG(s, SG_LOG_VERBOSE, "signal %s to process group %d", ev->signal_name,
         (int)s->child.pid);
     sp_kill_group(s->child.pid, sig);
     return SG_OK;
@@ -818,7 +818,7 @@ static void sh_fail_started(struct sh_sess *s, const char *msg)
     const struct sg_host *h = s->pl->host;
     char line[600];
     int n = snprintf(line, sizeof(line), "sshgate: %s\r\n", msg);
-    LOG(s, SG_LOG_ERROR, "shell: %s", msg);
+    LOG(s, SG_LOG_ERROR, "%s", msg);
     if (n > 0)
         h->chan_send(s->ch, SG_STDERR, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
     h->chan_exit_status(s->ch, 127);
@@ -849,7 +849,7 @@ static int sh_build_env(struct sh_sess *s, struct sp_env *env)
         memcpy(name, kv, nl);
         name[nl] = '\0';
         if (!sp_env_allowed((const char *const *)s->conf.env_allow, s->conf.n_env_allow, name)) {
-            LOG(s, SG_LOG_INFO, "shell: env \"%.64s\" refused: not in env_allow", name);
+            LOG(s, SG_LOG_INFO, "env \"%.64s\" refused: not in env_allow", name);
             continue;
         }
         rc |= sp_env_set(env, name, eq + 1);
@@ -906,9 +906,16 @@ static void sh_on_channel_requested(void *state, sg_chan *ch,
         goto out;
     }
     s->started = true;
-    LOG(s, SG_LOG_INFO, "shell: %s%s%s for %s: pid %d%s%s", s->req_type,
+    LOG(s, SG_LOG_INFO, "%s%s%s for %s: pid %d%s%s", s->req_type,
         s->command ? " " : "", s->command ? s->command : "", s->login_name, (int)s->child.pid,
         use_pty ? ", pty" : "", s->app ? ", application" : "");
+    /* Data the client sent before the owner was known is held by the host
+     * and only delivered on the next resume: toggle the input to get it
+     * now (otherwise a line typed early waits for the next keystroke). */
+    if (!s->in.paused) {
+        pl->host->chan_pause_input(ch, true);
+        pl->host->chan_pause_input(ch, false);
+    }
     if (sh_io_start(s) < 0) {
         sp_kill_group(s->child.pid, SIGKILL);
         sh_io_stop(s);
@@ -975,7 +982,7 @@ static int sh_init(const struct sg_host *host, const sg_plugin_ref *self, const 
     if (sh_conf_init(&c) < 0)
         return SG_E_NOMEM;
     if (sh_conf_apply(&c, config_json, err, sizeof(err)) < 0) {
-        host->log(self, NULL, SG_LOG_ERROR, "shell: config: %s", err);
+        host->log(self, NULL, SG_LOG_ERROR, "config: %s", err);
         sh_conf_free(&c);
         return SG_E_INVAL;
     }
@@ -992,7 +999,7 @@ static int sh_init(const struct sg_host *host, const sg_plugin_ref *self, const 
     struct sigaction sa;
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
         signal(SIGPIPE, SIG_IGN);
-        host->log(self, NULL, SG_LOG_VERBOSE, "shell: SIGPIPE set to ignored in this worker");
+        host->log(self, NULL, SG_LOG_VERBOSE, "SIGPIPE set to ignored in this worker");
     }
     *state = pl;
     return SG_OK;

@@ -191,8 +191,9 @@ class ShellTest(unittest.TestCase):
             (b"stty size; echo M$((40+2))\n", b"M42", None),
             (b"tty; [ -t 0 ] && echo IS-$((1+1))-TTY; echo \"T=$TERM\"\n", b"IS-2-TTY", None),
             (b"stty size; echo W$((2+3))\n", b"W5", resize),
-            (b"sleep 30; echo rc=$((0+$?))\n", None, None),
-            (b"\x03", b"rc=130", lambda fd: time.sleep(0.5)),
+            (b"sleep 30\n", None, None),
+            (b"\x03", None, lambda fd: time.sleep(0.5)),
+            (b"echo rc=$((0+$?))\n", b"rc=130", lambda fd: time.sleep(0.3)),
             (b"exit 3\n", None, None),
         ])
         text = out.decode(errors="replace").replace("\r", "")
