@@ -11,8 +11,14 @@
 #include "shell_proc.h"
 
 #define SH_OUT_BUF   (32 * 1024)  /* per output stream, child -> client */
-#define SH_IN_HIGH   (128 * 1024) /* pause client input above this */
-#define SH_IN_LOW    (32 * 1024)  /* resume below this */
+/* Client input the child has not read yet: pause the channel above
+ * SH_IN_HIGH, resume once the buffer is empty. Sized so that one resume
+ * takes everything libssh holds (about one window, 1.28 MB): libssh 0.10's
+ * ssh_channel_read() reopens the window while bytes are still buffered, so
+ * a pause in the middle of the host's resume lets a well-behaved peer
+ * overrun the host's "sent past the window" limit. */
+#define SH_IN_HIGH   (4 * 1024 * 1024)
+#define SH_IN_LOW    0
 #define SH_MAX_ENV   64           /* client env variables kept */
 #define SH_MAX_ENVLEN 4096        /* bytes of one client value */
 

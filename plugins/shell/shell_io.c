@@ -6,7 +6,7 @@
  * Memory per session is bounded: SH_OUT_BUF per output stream (a stream
  * whose bytes the channel does not take stops being read until
  * on_channel_ready_to_send), and about SH_IN_HIGH of client input (the
- * channel input is paused above it). */
+ * channel input is paused above it, resumed when it drained). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -233,7 +233,7 @@ static void sh_in_flush(struct sh_sess *s)
     } else if (in->len > 0 && !in->w) {
         in->w = H(s)->fd_watch(in->fd, SG_WATCH_WRITE, sh_in_cb, s);
     }
-    if (in->paused && in->len < SH_IN_LOW && s->ch) {
+    if (in->paused && in->len <= SH_IN_LOW && s->ch) {
         H(s)->chan_pause_input(s->ch, false);
         in->paused = false;
     }

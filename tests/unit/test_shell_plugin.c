@@ -453,10 +453,10 @@ static void test_input_pause_and_eof(void **st)
 {
     (void)st;
     sg_chan *ch = new_chan(1 << 20);
-    start_exec(ch, "sleep 0.5; wc -c", NULL);
+    start_exec(ch, "sleep 1; wc -c", NULL);
     ch->pause_calls = 0; /* the start toggles the input once */
     static uint8_t block[16384];
-    size_t sent = 0, total = 1 << 20;
+    size_t sent = 0, total = 8 << 20; /* more than SH_IN_HIGH */
     uint64_t end = f_now() + 10000;
     while (sent < total && f_now() < end) {
         if (!ch->paused) {
