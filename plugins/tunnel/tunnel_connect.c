@@ -299,10 +299,16 @@ static void resolve_done(void *arg)
 void tunnel_connect_abort(struct tunnel_chan *tch)
 {
     struct tunnel_connect *cx = tch->cx;
+    const struct sg_host *host;
+    sg_request *req;
     if (!cx)
         return;
+    host = cx->st->host;
+    req = cx->req;
     tch->cx = NULL;
     cx_release(cx);
+    /* the connection is ending: the host only frees the pending request */
+    host->complete(req, SG_DENY, NULL);
 }
 
 static int deny_now(struct sg_ev_channel_open *ev, int reason)
