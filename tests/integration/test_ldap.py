@@ -300,8 +300,16 @@ class EchoPinger(threading.Thread):
     def finish(self):
         self.stop_flag = True
         self.join(5)
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.close()
+        except OSError as e:
+            self.errors.append("closing stdin: %s" % e)
         self.proc.wait(10)
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        if self.errors:
+            self.errors.append("ssh exit %s: %r" % (self.proc.returncode, err))
 
 
 class TestHungDirectory(LdapCase):
@@ -309,9 +317,10 @@ class TestHungDirectory(LdapCase):
         silent = fx.SilentServer()
         self.addCleanup(silent.close)
         timeout_ms = 2000
-        conf = ldap_conf(uris=[silent.uri], timeout_ms=timeout_ms)
+        # LDAP first (publickey off, so eve's key goes on to auth-file)
+        conf = ldap_conf(uris=[silent.uri], timeout_ms=timeout_ms, key_attribute="")
         users = {"eve": {"key": True}}
-        gw = self.gateway(conf, chain=("auth-file", "auth-ldap"), users=users, auth_file=True,
+        gw = self.gateway(conf, chain=("auth-ldap", "auth-file"), users=users, auth_file=True,
                           workers=1)
         pinger = EchoPinger(gw, "eve")
         pinger.start()
@@ -336,7 +345,7 @@ class TestHungDirectory(LdapCase):
         time.sleep(0.4)
         pinger.finish()
         self.assertRefused(r)
-        self.assertGreaterEqual(elapsed, timeout_ms / 1000.0 - 0.2)
+        self.assertGreaterEqual(elapsed, timeout_ms / 1000.0 - 0.2, r)
         self.assertLess(elapsed, timeout_ms / 1000.0 + 2.5)
         self.assertTrue(all(c != 0 for c in codes), codes)
         self.assertLess(elapsed2, 3 * timeout_ms / 1000.0 + 4)
