@@ -19,7 +19,10 @@
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
-#define SG_WINDOW_LIMIT (1280000u + 1280000u / 10) /* libssh 0.10's window + 10% */
+/* libssh 0.10 offers a 1,280,000-byte window and tops it up whenever window +
+ * buffered data falls below half of that, so up to 1.92 MB can be buffered
+ * legitimately; a peer that exceeds that by 10% ignores the window. */
+#define SG_WINDOW_LIMIT ((1280000u + 640000u) / 10 * 11)
 #define RESUME_CHUNK 65536
 #define SG_OUT_LIMIT (1u << 20) /* output bytes libssh may hold for one connection */
 
@@ -75,6 +78,7 @@ static void chan_free(struct sg_chan *h)
     free(h->term);
     free(h->eol);
     free(h->carry);
+    free(h->inq);
     free(h->fwd_addr);
     free(h->orig_addr);
     free(h);
@@ -185,7 +189,7 @@ static int data_cb(ssh_session s, ssh_channel ch, void *data, uint32_t len, int 
     struct sg_chan *h = userdata;
     if (h->conn->closing || h->finalized)
         return (int)len;
-    if (h->paused || (!h->owner && strcmp(h->type, "session") == 0)) {
+    if (h->paused || h->inq_len > h->inq_off || (!h->owner && strcmp(h->type, "session") == 0)) {
         if (len > SG_WINDOW_LIMIT) {
             sg_conn_close(h->conn, SSH2_DISCONNECT_PROTOCOL_ERROR,
                           "peer sent past the channel window");
@@ -1026,26 +1030,72 @@ int sg_chan_open_forwarded(struct sg_conn *c, struct sg_plugin_ref *p, const cha
 }
 
 /* ---- after dispatch ------------------------------------------------------------------------ */
+/* Resume after a pause. libssh's ssh_channel_read() reopens the window
+ * whenever it is below half, whatever is still buffered, so reading a little
+ * at a time would let a fast peer grow libssh's buffer without bound. So:
+ * first hand out what the input queue holds; only when it is empty, take
+ * everything libssh buffered at once into the queue. While the queue is not
+ * empty, data_cb keeps new data in libssh (window closing). Per channel that
+ * bounds input to about two windows (~3 MB). */
+static bool inq_deliver(struct sg_chan *h)
+{
+    while (h->inq_off < h->inq_len && !h->paused && !h->conn->closing && !h->finalized) {
+        size_t n = h->inq_len - h->inq_off;
+        if (n > RESUME_CHUNK)
+            n = RESUME_CHUNK;
+        size_t took = deliver(h, h->inq + h->inq_off, n, false);
+        if (took == 0)
+            break;
+        h->inq_off += took;
+    }
+    if (h->inq_off == h->inq_len) {
+        h->inq_off = h->inq_len = 0;
+        if (h->inq_cap > 4 * RESUME_CHUNK) { /* give a burst's memory back */
+            free(h->inq);
+            h->inq = NULL;
+            h->inq_cap = 0;
+        }
+        return true;
+    }
+    return false;
+}
+
+static void inq_fill(struct sg_chan *h)
+{
+    for (;;) {
+        if (h->inq_cap - h->inq_len < RESUME_CHUNK) {
+            size_t cap = h->inq_cap ? h->inq_cap * 2 : 4 * RESUME_CHUNK;
+            uint8_t *p = realloc(h->inq, cap);
+            if (!p) {
+                sg_conn_close(h->conn, SSH2_DISCONNECT_BY_APPLICATION, "out of memory");
+                return;
+            }
+            h->inq = p;
+            h->inq_cap = cap;
+        }
+        int n = ssh_channel_read_nonblocking(h->ch, h->inq + h->inq_len, RESUME_CHUNK, 0);
+        if (n <= 0)
+            return;
+        h->inq_len += (size_t)n;
+        if (h->inq_len > 2 * SG_WINDOW_LIMIT) { /* cannot happen with a peer that obeys the window */
+            sg_conn_close(h->conn, SSH2_DISCONNECT_PROTOCOL_ERROR, "peer sent past the channel window");
+            return;
+        }
+    }
+}
+
 static void resume_input(struct sg_chan *h)
 {
     h->resume_pending = false;
     if (!h->ch || !h->owner)
         return;
     flush_carry(h, false);
-    uint8_t buf[RESUME_CHUNK];
-    while (!h->paused && !h->conn->closing && !h->finalized) {
-        size_t want = RESUME_CHUNK;
-        if (h->record_length || h->eol) {
-            size_t frame = h->record_length ? h->record_length : h->max_len;
-            want = frame > h->carry_len ? frame - h->carry_len : 0;
-            if (want == 0 || want > RESUME_CHUNK)
-                want = want == 0 ? 1 : RESUME_CHUNK;
-        }
-        int n = ssh_channel_read_nonblocking(h->ch, buf, (uint32_t)want, 0);
-        if (n <= 0)
-            break;
-        deliver(h, buf, (size_t)n, false);
-    }
+    if (!inq_deliver(h) || h->paused)
+        return;
+    if (ssh_channel_poll(h->ch, 0) <= 0)
+        return;
+    inq_fill(h);
+    inq_deliver(h);
 }
 
 static void fire_eof_in(struct sg_chan *h)
@@ -1094,10 +1144,10 @@ static void chan_after(struct sg_chan *h)
     if (h->resume_pending && !h->paused)
         resume_input(h);
     if (h->eof_in && !h->eof_in_fired && !h->paused && h->owner && !c->closing) {
-        /* data libssh still holds must reach the owner before EOF */
-        if (h->ch && ssh_channel_poll(h->ch, 0) > 0)
+        /* data still queued must reach the owner before EOF */
+        if (h->inq_len > h->inq_off || (h->ch && ssh_channel_poll(h->ch, 0) > 0))
             resume_input(h);
-        if (!h->paused)
+        if (!h->paused && h->inq_len == h->inq_off)
             fire_eof_in(h);
     }
     if (h->blocked && !c->closing && sg_chan_send_room(h) > 0) {

@@ -45,6 +45,8 @@ struct sg_chan {
     size_t eol_len, max_len;
     uint8_t *carry;
     size_t carry_len, carry_cap;
+    uint8_t *inq;              /* input taken from libssh on resume, not yet delivered */
+    size_t inq_off, inq_len, inq_cap;
     uint64_t bytes_in, bytes_out;
     /* channel request lane (SG_AGAIN on shell/exec/subsystem) */
     bool lane_busy;
