@@ -294,3 +294,162 @@ class SilentServer:
         for c in self.conns:
             c.close()
         self.sock.close()
+
+
+# ---------------------------------------------------------------------------
+# A minimal Active Directory stand-in. slapd cannot bind "user@domain" names,
+# so AD mode is tested against this small LDAPv3 responder (BER by hand):
+# simple binds as "<sAMAccountName>@<domain>" answered like AD does (49 with
+# "data 525" for an unknown user, "data 52e" for a wrong password), searches
+# answered from a dict, unbind. Every search filter's equality assertions are
+# recorded (attribute, raw value) so tests can see what went over the wire.
+
+def _ber_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
+
+
+def _tlv(tag, payload):
+    return bytes([tag]) + _ber_len(len(payload)) + payload
+
+
+def _int(tag, v):
+    return _tlv(tag, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big", signed=True))
+
+
+def _parse(buf, pos=0):
+    """One TLV at pos -> (tag, value bytes, next pos); None if incomplete."""
+    if pos + 2 > len(buf):
+        return None
+    tag, ln = buf[pos], buf[pos + 1]
+    pos += 2
+    if ln & 0x80:
+        k = ln & 0x7f
+        if pos + k > len(buf):
+            return None
+        ln = int.from_bytes(buf[pos:pos + k], "big")
+        pos += k
+    if pos + ln > len(buf):
+        return None
+    return tag, buf[pos:pos + ln], pos + ln
+
+
+def _children(v):
+    out, pos = [], 0
+    while pos < len(v):
+        t = _parse(v, pos)
+        if t is None:
+            break
+        out.append((t[0], t[1]))
+        pos = t[2]
+    return out
+
+
+class FakeAD:
+    """users: sAMAccountName -> (password, dn, {attr: [values]})."""
+
+    def __init__(self, domain, users):
+        import threading
+        self.domain = domain
+        self.users = users
+        self.binds = []        # bind names seen
+        self.assertions = []   # (attribute, value) of equality filters seen
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.uri = "ldap://127.0.0.1:%d/" % self.port
+        self._stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+    def _accept(self):
+        import threading
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf, bound = b"", None
+        with c:
+            while True:
+                t = _parse(buf)
+                if t is None:
+                    try:
+                        d = c.recv(65536)
+                    except OSError:
+                        return
+                    if not d:
+                        return
+                    buf += d
+                    continue
+                _, msg, end = t
+                buf = buf[end:]
+                parts = _children(msg)
+                msgid = int.from_bytes(parts[0][1], "big")
+                op, body = parts[1]
+                if op == 0x60:      # BindRequest
+                    bound = self._bind(c, msgid, body)
+                elif op == 0x63:    # SearchRequest
+                    self._search(c, msgid, body, bound)
+                elif op == 0x42:    # UnbindRequest
+                    return
+                else:
+                    c.sendall(self._msg(msgid, _tlv(0x78, _tlv(0x0a, b"\x02") + _tlv(0x04, b"")
+                                                     + _tlv(0x04, b"unsupported"))))
+
+    def _msg(self, msgid, op):
+        return _tlv(0x30, _int(0x02, msgid) + op)
+
+    def _result(self, tag, code, text=b""):
+        return _tlv(tag, _tlv(0x0a, bytes([code])) + _tlv(0x04, b"") + _tlv(0x04, text))
+
+    def _bind(self, c, msgid, body):
+        f = _children(body)
+        name, cred = f[1][1].decode(errors="replace"), f[2][1].decode(errors="replace")
+        self.binds.append(name)
+        user, _, dom = name.rpartition("@")
+        u = self.users.get(user) if dom == self.domain else None
+        err = b"80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data %s, v4563"
+        if u is None:
+            c.sendall(self._msg(msgid, self._result(0x61, 49, err % b"525")))
+            return None
+        if cred != u[0] or not cred:
+            c.sendall(self._msg(msgid, self._result(0x61, 49, err % b"52e")))
+            return None
+        c.sendall(self._msg(msgid, self._result(0x61, 0)))
+        return user
+
+    def _assertions(self, tag, v, out):
+        if tag == 0xa3:   # equalityMatch
+            a, val = _children(v)[:2]
+            out.append((a[1].decode(), val[1].decode(errors="replace")))
+        elif tag in (0xa0, 0xa1, 0xa2):   # and, or, not
+            for t, cv in _children(v):
+                self._assertions(t, cv, out)
+        return out
+
+    def _search(self, c, msgid, body, bound):
+        f = _children(body)
+        seen = self._assertions(f[6][0], f[6][1], [])
+        self.assertions += seen
+        if bound is not None:
+            for user, (_, dn, attrs) in self.users.items():
+                if ("sAMAccountName", user) not in seen:
+                    continue
+                al = b"".join(_tlv(0x30, _tlv(0x04, k.encode()) + _tlv(0x31, b"".join(
+                    _tlv(0x04, x.encode()) for x in vs))) for k, vs in attrs.items())
+                c.sendall(self._msg(msgid, _tlv(0x64, _tlv(0x04, dn.encode()) + _tlv(0x30, al))))
+                break
+        c.sendall(self._msg(msgid, self._result(0x65, 0 if bound is not None else 1,
+                                                b"" if bound else b"operations error")))

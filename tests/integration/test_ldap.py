@@ -258,6 +258,40 @@ class TestTransport(LdapCase):
         self.assertIn("Can't contact LDAP server", gw.log())
 
 
+class TestActiveDirectory(LdapCase):
+    """AD mode against slapd_fixture.FakeAD (slapd cannot bind user@domain)."""
+
+    def test_ad_mode(self):
+        ad = fx.FakeAD("corp.example", {
+            "alice": ("alice-pw", "CN=Alice,OU=Users,DC=corp,DC=example",
+                      {"memberOf": ["CN=Domain Admins,CN=Users,DC=corp,DC=example",
+                                    "CN=vpn\\, remote,OU=Groups,DC=corp,DC=example"],
+                       "mail": ["alice@corp.example"]}),
+            "svc": ("svc-pw", "CN=svc,OU=Services,DC=corp,DC=example", {}),
+        })
+        self.addCleanup(ad.close)
+        conf = {"uris": [ad.uri], "base_dn": "DC=corp,DC=example", "ad_domain": "corp.example"}
+        gw = self.gateway(conf)
+        self.assertLogin(self.login(gw, "alice", "alice-pw"), "user=alice",
+                         "groups=Domain Admins,vpn, remote ")
+        self.assertIn("alice@corp.example", ad.binds)
+        self.assertIn(("sAMAccountName", "alice"), ad.assertions)
+        self.assertRefused(self.login(gw, "alice", "wrong"))
+        self.assertRefused(self.login(gw, "bob", "x"))      # AD "data 525"
+        self.assertIn("no directory entry for \"bob\"", gw.log())
+        gw.stop()
+        # with a service account: the entry is searched first; the name goes
+        # over the wire as one assertion value, the filter keeps its shape
+        conf.update(bind_dn="svc@corp.example", bind_password="svc-pw")
+        gw = self.gateway(conf)
+        del ad.assertions[:]
+        name = "a*)(sAMAccountName=*"
+        self.assertRefused(self.login_as(gw, name, "x"))
+        self.assertEqual(ad.assertions, [("objectClass", "user"), ("sAMAccountName", name)])
+        self.assertNotIn(name + "@corp.example", ad.binds)   # unknown: no user bind
+        self.assertLogin(self.login(gw, "alice", "alice-pw"), "user=alice", "Domain Admins")
+
+
 class EchoPinger(threading.Thread):
     """An interactive exec session on the echo plugin: one line every 200 ms,
     each round trip timed."""
