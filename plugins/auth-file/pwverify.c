@@ -56,8 +56,11 @@ bool pw_verify(const char *password, size_t password_len, const char *hash)
     memcpy(pw, password, password_len);
     pw[password_len] = '\0';
 
-    const char *res = crypt_r(pw, hash, cd);
-    /* failure tokens start with '*'; NULL on some errors */
+    /* crypt_rn is libxcrypt's crypt_r with an explicit buffer size; unlike
+     * crypt_r it is not intercepted by AddressSanitizer, whose crypt_r
+     * interceptor is unresolved (NULL) when libcrypt arrives by dlopen. */
+    const char *res = crypt_rn(pw, hash, cd, (int)sizeof *cd);
+    /* NULL on failure; some versions also return a '*' failure token */
     if (!res || res[0] == '*')
         goto out;
     size_t rlen = strlen(res), hlen = strlen(hash);

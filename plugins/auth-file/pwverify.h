@@ -8,7 +8,7 @@
  *
  * pw_verify is slow on purpose (yescrypt ~ tens of ms): call it from a
  * worker thread (host->queue_work), never on the loop. It is thread-safe
- * (crypt_r with a private struct crypt_data).
+ * (crypt_rn — crypt_r with an explicit size — on a private struct crypt_data).
  */
 #ifndef SG_AUTH_FILE_PWVERIFY_H
 #define SG_AUTH_FILE_PWVERIFY_H
