@@ -412,7 +412,7 @@ static void op_open(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
         return;
     }
     wr = (pflags & (SSH_FXF_WRITE | SSH_FXF_APPEND | SSH_FXF_CREAT | SSH_FXF_TRUNC)) != 0;
-    if ((pflags & SSH_FXF_READ) && !sftp_permit(s, id, SFTP_OP_OPEN_READ, rel))
+    if (((pflags & SSH_FXF_READ) || !wr) && !sftp_permit(s, id, SFTP_OP_OPEN_READ, rel))
         return;
     if (wr && !sftp_permit(s, id, SFTP_OP_OPEN_WRITE, rel))
         return;

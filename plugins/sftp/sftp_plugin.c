@@ -200,11 +200,11 @@ static void resume_cb(void *arg)
     pump(s);
 }
 
-/* Handle complete packets of buf; returns the bytes consumed. */
-static size_t process(struct sftp_session *s, const uint8_t *buf, size_t len)
+/* Handle complete packets of buf while the output queue has room and the
+ * slice budget lasts; returns the bytes consumed. */
+static size_t process(struct sftp_session *s, const uint8_t *buf, size_t len, unsigned *budget)
 {
     size_t off = 0;
-    unsigned n = 0;
     uint32_t blen;
     int r;
 
@@ -216,7 +216,7 @@ static size_t process(struct sftp_session *s, const uint8_t *buf, size_t len)
         }
         if (r == 0)
             break;
-        if (n >= SFTP_SLICE_REQUESTS) {
+        if (*budget == 0) {
             if (!s->resume_timer)
                 s->resume_timer = s->host->timer_add(0, resume_cb, s);
             break;
@@ -226,7 +226,7 @@ static size_t process(struct sftp_session *s, const uint8_t *buf, size_t len)
             return len;
         }
         off += 4 + blen;
-        n++;
+        (*budget)--;
     }
     return off;
 }
@@ -287,20 +287,53 @@ static void update_flow(struct sftp_session *s)
     }
 }
 
-static void pump(struct sftp_session *s)
+/* Work through buffered requests: handle, send, repeat while the output
+ * drains at once (the window is open), within one slice budget. Fresh
+ * channel data (data/len, may be NULL) is parsed in place when nothing is
+ * buffered, and its unhandled rest kept. Returns -1 if the session died. */
+static int run(struct sftp_session *s, const uint8_t *data, size_t len)
 {
+    unsigned budget = SFTP_SLICE_REQUESTS;
     size_t used;
 
     if (s->dead)
-        return;
-    if (sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW || !s->paused) {
-        used = process(s, s->in, s->in_len);
+        return -1;
+    if (data && len) {
+        if (s->in_len == 0 && !s->resume_timer &&
+            sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW) {
+            used = process(s, data, len, &budget);
+            if (s->dead)
+                return -1;
+            data += used;
+            len -= used;
+        }
+        if (append_in(s, data, len) < 0) {
+            fatal(s, "input buffer limit");
+            return -1;
+        }
+    }
+    for (;;) {
+        flush(s);
         if (s->dead)
-            return;
+            return -1;
+        if (s->resume_timer || sftp_wbuf_pending(&s->out) >= SFTP_OUTQ_LOW || !has_packet(s))
+            break;
+        if (budget == 0) { /* yield to the loop; continue from a 0 ms timer */
+            s->resume_timer = s->host->timer_add(0, resume_cb, s);
+            break;
+        }
+        used = process(s, s->in, s->in_len, &budget);
+        if (s->dead)
+            return -1;
         drop_in(s, used);
     }
-    flush(s);
     update_flow(s);
+    return 0;
+}
+
+static void pump(struct sftp_session *s)
+{
+    (void)run(s, NULL, 0);
 }
 
 /* ---- handlers ------------------------------------------------------------- */
@@ -370,33 +403,10 @@ static void sftp_on_channel_data(void *state, sg_chan *ch, const struct sg_ev_da
 {
     struct sftp_plugin *pl = state;
     struct sftp_session *s = pl->host->chan_get_ctx(ch);
-    size_t used;
 
     if (!s || s->dead || ev->is_stderr || ev->len == 0)
         return;
-    if (s->in_len == 0 && !s->paused) {
-        /* common case: parse straight from the event buffer */
-        used = process(s, ev->data, ev->len);
-        if (s->dead)
-            return;
-        if (append_in(s, ev->data + used, ev->len - used) < 0) {
-            fatal(s, "input buffer limit");
-            return;
-        }
-    } else {
-        if (append_in(s, ev->data, ev->len) < 0) {
-            fatal(s, "input buffer limit");
-            return;
-        }
-        if (!s->paused) {
-            used = process(s, s->in, s->in_len);
-            if (s->dead)
-                return;
-            drop_in(s, used);
-        }
-    }
-    flush(s);
-    update_flow(s);
+    (void)run(s, ev->data, ev->len);
 }
 
 static void sftp_on_channel_eof(void *state, sg_chan *ch, const struct sg_ev_channel_eof *ev)
@@ -428,7 +438,6 @@ static void sftp_on_ready_to_send(void *state, sg_chan *ch, const struct sg_ev_r
 
     if (!s || s->dead)
         return;
-    flush(s);
     pump(s);
 }
 
