@@ -233,6 +233,7 @@ class ShellTest(unittest.TestCase):
         finally:
             p.kill()
             p.wait()
+            p.stdin.close()
         for _ in range(50):
             if not pids_matching("^" + tag + "$"):
                 break
@@ -267,6 +268,7 @@ class ShellTest(unittest.TestCase):
         finally:
             p.kill()
             p.wait()
+            p.stdout.close()
 
     # ------------------------------------------------------------ run_as
     @unittest.skipUnless(os.geteuid() == 0, "run_as needs root")
