@@ -104,6 +104,26 @@ class ShellTest(unittest.TestCase):
         self.assertEqual(r.returncode, 255)
         self.assertIn("killed by signal 15", gw.log())
 
+    def test_signal_request(self):
+        """A "signal" channel request reaches the child's process group (the
+        OpenSSH client cannot send one: a small libssh client does)."""
+        client = sgtest.BUILD / "tests" / "shell_sigclient"
+        if not client.exists():
+            self.skipTest("%s not built" % client)
+        gw = self.gateway()
+
+        def sig(command, name):
+            r = subprocess.run([str(client), str(gw.port), "alice", str(gw.key("alice")),
+                                command, name], capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout.decode().strip()
+
+        self.assertEqual(sig("echo ready; exec sleep 30", "TERM"), "exit-signal TERM core=0")
+        self.assertEqual(sig("echo ready; exec sleep 30", "KILL"), "exit-signal KILL core=0")
+        # a shell that traps the signal reports a normal exit status
+        self.assertEqual(sig("trap 'exit 42' INT; echo ready; while :; do sleep 0.1; done",
+                             "INT"), "exit-status 42")
+
     # ------------------------------------------------------------ env
     def test_env_allowed_and_refused(self):
         gw = self.gateway()
