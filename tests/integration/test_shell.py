@@ -238,6 +238,12 @@ class ShellTest(unittest.TestCase):
         self.assertRegex(r.stdout, rb"/dev/pts/\d+")
         self.assertIn(b"err", r.stdout)
         self.assertEqual(r.returncode, 5)
+        # a lot of output through the pty, then exit: nothing lost at the end
+        r = gw.ssh("alice", "seq 1 200000; exit 4", opts=["-tt"], timeout=60)
+        lines = r.stdout.replace(b"\r", b"").split(b"\n")
+        self.assertEqual(lines[-2], b"200000")
+        self.assertEqual(len(lines), 200001)
+        self.assertEqual(r.returncode, 4)
 
     # ------------------------------------------------------------ no orphans
     def _kill_on_disconnect(self, gw, opts):
