@@ -72,7 +72,7 @@ static void format_peer(const struct tp_addr *a, int port, char *buf, size_t len
 {
     char ip[64];
     tp_addr_format(a, ip, sizeof(ip));
-    snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
+    snprintf(buf, len, a->family == AF_INET6 ? "[%.46s]:%d" : "%.46s:%d", ip, port);
 }
 
 static void connect_watch_cb(int fd, unsigned events, void *arg);

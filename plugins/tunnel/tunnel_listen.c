@@ -196,7 +196,7 @@ static void start_forwarded(struct tunnel_listener *l, int cfd, const struct soc
     tch->pol = l->pol;
     tch->port = l->port;
     snprintf(tch->host, sizeof(tch->host), "%s", l->address);
-    snprintf(tch->peer, sizeof(tch->peer), "%s:%d", ip, pport);
+    snprintf(tch->peer, sizeof(tch->peer), "%.46s:%d", ip, pport);
     rc = host->chan_open_forwarded(tc->conn, st->self, l->address, l->port, ip, pport, &ch);
     if (rc != SG_OK || !ch) {
         host->log(st->self, tc->conn, SG_LOG_INFO,
