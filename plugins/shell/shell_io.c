@@ -325,12 +325,11 @@ static void sh_pid_cb(int fd, unsigned events, void *arg)
     s->reaped = true;
     s->status_known = r > 0;
     if (r < 0)
-        H(s)->log(s->pl->self, s->conn, SG_LOG_ERROR,
-                  "cannot reap child %d (%s): no exit status", (int)s->child.pid,
-                  strerror(-r));
+        H(s)->log(s->pl->self, s->conn, SG_LOG_ERROR, "cannot reap child %d (%s): no exit status",
+                  (int)s->child.pid, strerror(-r));
     else
-        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE, "child %d %s %d%s",
-                  (int)s->child.pid, s->status.exited ? "exited with" : "killed by signal",
+        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE, "child %d %s %d%s", (int)s->child.pid,
+                  s->status.exited ? "exited with" : "killed by signal",
                   s->status.exited ? s->status.code : s->status.signo,
                   s->status.core_dumped ? " (core dumped)" : "");
     H(s)->fd_watch_remove(s->pid_w);
@@ -393,7 +392,8 @@ void sh_io_window(struct sh_sess *s)
 {
     if (!s->started || !s->in.is_pty || s->out.fd < 0)
         return;
-    struct winsize ws = {.ws_row = (unsigned short)s->rows, .ws_col = (unsigned short)s->cols,
+    struct winsize ws = {.ws_row = (unsigned short)s->rows,
+                         .ws_col = (unsigned short)s->cols,
                          .ws_xpixel = (unsigned short)s->wpx,
                          .ws_ypixel = (unsigned short)s->hpx};
     ioctl(s->out.fd, TIOCSWINSZ, &ws); /* the kernel sends SIGWINCH */
@@ -432,8 +432,8 @@ void sh_io_channel_gone(struct sh_sess *s)
     s->conn = NULL; /* may end before the child is reaped */
     sh_io_stop(s);
     if (s->started && !s->reaped) {
-        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE,
-                  "channel closed, hanging up child %d", (int)s->child.pid);
+        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE, "channel closed, hanging up child %d",
+                  (int)s->child.pid);
         sp_kill_group(s->child.pid, SIGHUP);
         sp_kill_group(s->child.pid, SIGCONT);
         s->kill_timer = H(s)->timer_add(s->conf.kill_grace_ms, sh_kill_cb, s);

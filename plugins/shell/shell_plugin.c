@@ -105,8 +105,8 @@ static int sh_set_bool(bool *dst, json_t *v, const char *key, char *err, size_t 
 static int sh_set_uint(uint64_t *dst, json_t *v, const char *key, uint64_t min, uint64_t max,
                        char *err, size_t errlen)
 {
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < min ||
+        (uint64_t)json_integer_value(v) > max) {
         snprintf(err, errlen, "\"%s\" must be an integer from %llu to %llu", key,
                  (unsigned long long)min, (unsigned long long)max);
         return -1;
@@ -116,8 +116,8 @@ static int sh_set_uint(uint64_t *dst, json_t *v, const char *key, uint64_t min, 
 }
 
 /* A JSON array of strings (non-empty when need_one) -> owned vector. */
-static int sh_set_strv(char ***dst, size_t *n, json_t *v, const char *key, bool need_one,
-                       char *err, size_t errlen)
+static int sh_set_strv(char ***dst, size_t *n, json_t *v, const char *key, bool need_one, char *err,
+                       size_t errlen)
 {
     size_t i, cnt;
     json_t *e;
@@ -423,14 +423,12 @@ static int sh_decide_identity(struct sh_sess *s)
     if (geteuid() != 0) {
         if (pw.pw_uid == geteuid())
             goto identity; /* already that account: nothing to switch */
-        LOG(s, SG_LOG_ERROR,
-            "run_as \"%s\" needs sshgated to run as root (it runs as uid %u)", account,
-            (unsigned)geteuid());
+        LOG(s, SG_LOG_ERROR, "run_as \"%s\" needs sshgated to run as root (it runs as uid %u)",
+            account, (unsigned)geteuid());
         return -1;
     }
     if (pw.pw_uid == 0 && !s->conf.allow_root) {
-        LOG(s, SG_LOG_ERROR, "run_as maps to uid 0 (\"%s\"): refused (allow_root false)",
-            account);
+        LOG(s, SG_LOG_ERROR, "run_as maps to uid 0 (\"%s\"): refused (allow_root false)", account);
         return -1;
     }
     int ng = 64;
@@ -607,8 +605,10 @@ static int sh_decide_argv(struct sh_sess *s, bool is_exec, const struct sg_ev_ch
         s->app = true;
     } else if (c->argv) {
         if (!is_exec) {
-            LOG(s, SG_LOG_INFO, "shell refused: route \"%s\" is an application route "
-                "(exec only)", ev->route_name ? ev->route_name : "?");
+            LOG(s, SG_LOG_INFO,
+                "shell refused: route \"%s\" is an application route "
+                "(exec only)",
+                ev->route_name ? ev->route_name : "?");
             return -1;
         }
         struct sw_words words = {0}, out = {0};
@@ -658,8 +658,7 @@ static int sh_req_run(struct sh_plugin *pl, sg_chan *ch, const struct sg_ev_chan
         return SG_E_NOMEM;
     if (sh_conf_apply(&s->conf, pl->config_json, err, sizeof(err)) < 0 ||
         sh_conf_apply(&s->conf, ev->route_config, err, sizeof(err)) < 0) {
-        LOG(s, SG_LOG_ERROR, "route \"%s\" config: %s",
-            ev->route_name ? ev->route_name : "?", err);
+        LOG(s, SG_LOG_ERROR, "route \"%s\" config: %s", ev->route_name ? ev->route_name : "?", err);
         return SG_DENY;
     }
     s->conf_ok = true;
@@ -670,8 +669,7 @@ static int sh_req_run(struct sh_plugin *pl, sg_chan *ch, const struct sg_ev_chan
     if (!(s->user = strdup(ci.user)) || !(s->login_name = strdup(ci.user)))
         return SG_E_NOMEM;
 
-    if (sh_decide_identity(s) < 0 || sh_decide_argv(s, is_exec, ev) < 0 ||
-        sh_decide_workdir(s) < 0)
+    if (sh_decide_identity(s) < 0 || sh_decide_argv(s, is_exec, ev) < 0 || sh_decide_workdir(s) < 0)
         return SG_DENY;
     return SG_OK;
 }
@@ -783,8 +781,7 @@ static int sh_req_signal(struct sh_plugin *pl, sg_chan *ch, const struct sg_ev_c
     }
     if (!s->started || s->reaped)
         return SG_DENY;
-    LOG(s, SG_LOG_VERBOSE, "signal %s to process group %d", ev->signal_name,
-        (int)s->child.pid);
+    LOG(s, SG_LOG_VERBOSE, "signal %s to process group %d", ev->signal_name, (int)s->child.pid);
     sp_kill_group(s->child.pid, sig);
     return SG_OK;
 }
@@ -906,9 +903,9 @@ static void sh_on_channel_requested(void *state, sg_chan *ch,
         goto out;
     }
     s->started = true;
-    LOG(s, SG_LOG_INFO, "%s%s%s for %s: pid %d%s%s", s->req_type,
-        s->command ? " " : "", s->command ? s->command : "", s->login_name, (int)s->child.pid,
-        use_pty ? ", pty" : "", s->app ? ", application" : "");
+    LOG(s, SG_LOG_INFO, "%s%s%s for %s: pid %d%s%s", s->req_type, s->command ? " " : "",
+        s->command ? s->command : "", s->login_name, (int)s->child.pid, use_pty ? ", pty" : "",
+        s->app ? ", application" : "");
     /* Data the client sent before the owner was known is held by the host
      * and only delivered on the next resume: toggle the input to get it
      * now (otherwise a line typed early waits for the next keystroke). */
@@ -1051,8 +1048,8 @@ static const struct sg_plugin sh_descriptor = {
     .on_channel_ready_to_send = sh_on_ready_to_send,
 };
 
-__attribute__((visibility("default"))) const struct sg_plugin *
-sg_plugin_entry(unsigned abi_major, unsigned abi_minor)
+__attribute__((visibility("default"))) const struct sg_plugin *sg_plugin_entry(unsigned abi_major,
+                                                                               unsigned abi_minor)
 {
     (void)abi_minor;
     return abi_major == SG_PLUGIN_ABI_MAJOR ? &sh_descriptor : NULL;

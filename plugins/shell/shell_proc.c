@@ -107,11 +107,11 @@ static const struct {
     int signo;
     bool rfc; /* an RFC 4254 exit-signal name */
 } sp_signals[] = {
-    {"ABRT", SIGABRT, true}, {"ALRM", SIGALRM, true}, {"FPE", SIGFPE, true},
-    {"HUP", SIGHUP, true},   {"ILL", SIGILL, true},   {"INT", SIGINT, true},
-    {"KILL", SIGKILL, true}, {"PIPE", SIGPIPE, true}, {"QUIT", SIGQUIT, true},
-    {"SEGV", SIGSEGV, true}, {"TERM", SIGTERM, true}, {"USR1", SIGUSR1, true},
-    {"USR2", SIGUSR2, true}, {"CONT", SIGCONT, false}, {"STOP", SIGSTOP, false},
+    {"ABRT", SIGABRT, true},  {"ALRM", SIGALRM, true},    {"FPE", SIGFPE, true},
+    {"HUP", SIGHUP, true},    {"ILL", SIGILL, true},      {"INT", SIGINT, true},
+    {"KILL", SIGKILL, true},  {"PIPE", SIGPIPE, true},    {"QUIT", SIGQUIT, true},
+    {"SEGV", SIGSEGV, true},  {"TERM", SIGTERM, true},    {"USR1", SIGUSR1, true},
+    {"USR2", SIGUSR2, true},  {"CONT", SIGCONT, false},   {"STOP", SIGSTOP, false},
     {"TSTP", SIGTSTP, false}, {"WINCH", SIGWINCH, false}, {"BUS", SIGBUS, false},
     {"TRAP", SIGTRAP, false}, {"SYS", SIGSYS, false},
 };
@@ -145,24 +145,19 @@ static const struct {
     uint8_t kind;
     tcflag_t flag; /* flag bit, cc index, or CSIZE value */
 } sp_modes[] = {
-    {1, SPM_CC, VINTR},     {2, SPM_CC, VQUIT},     {3, SPM_CC, VERASE},
-    {4, SPM_CC, VKILL},     {5, SPM_CC, VEOF},      {6, SPM_CC, VEOL},
-    {7, SPM_CC, VEOL2},     {8, SPM_CC, VSTART},    {9, SPM_CC, VSTOP},
-    {10, SPM_CC, VSUSP},    {12, SPM_CC, VREPRINT}, {13, SPM_CC, VWERASE},
-    {14, SPM_CC, VLNEXT},   {18, SPM_CC, VDISCARD}, {30, SPM_I, IGNPAR},
-    {31, SPM_I, PARMRK},    {32, SPM_I, INPCK},     {33, SPM_I, ISTRIP},
-    {34, SPM_I, INLCR},     {35, SPM_I, IGNCR},     {36, SPM_I, ICRNL},
-    {37, SPM_I, IUCLC},     {38, SPM_I, IXON},      {39, SPM_I, IXANY},
-    {40, SPM_I, IXOFF},     {41, SPM_I, IMAXBEL},   {42, SPM_I, IUTF8},
-    {50, SPM_L, ISIG},      {51, SPM_L, ICANON},    {52, SPM_L, XCASE},
-    {53, SPM_L, ECHO},      {54, SPM_L, ECHOE},     {55, SPM_L, ECHOK},
-    {56, SPM_L, ECHONL},    {57, SPM_L, NOFLSH},    {58, SPM_L, TOSTOP},
-    {59, SPM_L, IEXTEN},    {60, SPM_L, ECHOCTL},   {61, SPM_L, ECHOKE},
-    {62, SPM_L, PENDIN},    {70, SPM_O, OPOST},     {71, SPM_O, OLCUC},
-    {72, SPM_O, ONLCR},     {73, SPM_O, OCRNL},     {74, SPM_O, ONOCR},
-    {75, SPM_O, ONLRET},    {90, SPM_CSIZE, CS7},   {91, SPM_CSIZE, CS8},
-    {92, SPM_C, PARENB},    {93, SPM_C, PARODD},    {128, SPM_ISPEED, 0},
-    {129, SPM_OSPEED, 0},
+    {1, SPM_CC, VINTR},   {2, SPM_CC, VQUIT},     {3, SPM_CC, VERASE},    {4, SPM_CC, VKILL},
+    {5, SPM_CC, VEOF},    {6, SPM_CC, VEOL},      {7, SPM_CC, VEOL2},     {8, SPM_CC, VSTART},
+    {9, SPM_CC, VSTOP},   {10, SPM_CC, VSUSP},    {12, SPM_CC, VREPRINT}, {13, SPM_CC, VWERASE},
+    {14, SPM_CC, VLNEXT}, {18, SPM_CC, VDISCARD}, {30, SPM_I, IGNPAR},    {31, SPM_I, PARMRK},
+    {32, SPM_I, INPCK},   {33, SPM_I, ISTRIP},    {34, SPM_I, INLCR},     {35, SPM_I, IGNCR},
+    {36, SPM_I, ICRNL},   {37, SPM_I, IUCLC},     {38, SPM_I, IXON},      {39, SPM_I, IXANY},
+    {40, SPM_I, IXOFF},   {41, SPM_I, IMAXBEL},   {42, SPM_I, IUTF8},     {50, SPM_L, ISIG},
+    {51, SPM_L, ICANON},  {52, SPM_L, XCASE},     {53, SPM_L, ECHO},      {54, SPM_L, ECHOE},
+    {55, SPM_L, ECHOK},   {56, SPM_L, ECHONL},    {57, SPM_L, NOFLSH},    {58, SPM_L, TOSTOP},
+    {59, SPM_L, IEXTEN},  {60, SPM_L, ECHOCTL},   {61, SPM_L, ECHOKE},    {62, SPM_L, PENDIN},
+    {70, SPM_O, OPOST},   {71, SPM_O, OLCUC},     {72, SPM_O, ONLCR},     {73, SPM_O, OCRNL},
+    {74, SPM_O, ONOCR},   {75, SPM_O, ONLRET},    {90, SPM_CSIZE, CS7},   {91, SPM_CSIZE, CS8},
+    {92, SPM_C, PARENB},  {93, SPM_C, PARODD},    {128, SPM_ISPEED, 0},   {129, SPM_OSPEED, 0},
 };
 
 static speed_t sp_baud(uint32_t v)
@@ -170,9 +165,8 @@ static speed_t sp_baud(uint32_t v)
     static const struct {
         uint32_t rate;
         speed_t code;
-    } rates[] = {{9600, B9600},     {19200, B19200},   {38400, B38400},
-                 {57600, B57600},   {115200, B115200}, {230400, B230400},
-                 {460800, B460800}, {921600, B921600}};
+    } rates[] = {{9600, B9600},     {19200, B19200},   {38400, B38400},   {57600, B57600},
+                 {115200, B115200}, {230400, B230400}, {460800, B460800}, {921600, B921600}};
     for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++)
         if (rates[i].rate == v)
             return rates[i].code;
@@ -186,17 +180,30 @@ static void sp_mode_set(struct termios *t, uint8_t kind, tcflag_t flag, uint32_t
     case SPM_CC:
         t->c_cc[flag] = (cc_t)(v == 255 ? _POSIX_VDISABLE : v);
         return;
-    case SPM_I: f = &t->c_iflag; break;
-    case SPM_L: f = &t->c_lflag; break;
-    case SPM_O: f = &t->c_oflag; break;
-    case SPM_C: f = &t->c_cflag; break;
+    case SPM_I:
+        f = &t->c_iflag;
+        break;
+    case SPM_L:
+        f = &t->c_lflag;
+        break;
+    case SPM_O:
+        f = &t->c_oflag;
+        break;
+    case SPM_C:
+        f = &t->c_cflag;
+        break;
     case SPM_CSIZE:
         if (v)
             t->c_cflag = (t->c_cflag & ~(tcflag_t)CSIZE) | flag;
         return;
-    case SPM_ISPEED: cfsetispeed(t, sp_baud(v)); return;
-    case SPM_OSPEED: cfsetospeed(t, sp_baud(v)); return;
-    default: return;
+    case SPM_ISPEED:
+        cfsetispeed(t, sp_baud(v));
+        return;
+    case SPM_OSPEED:
+        cfsetospeed(t, sp_baud(v));
+        return;
+    default:
+        return;
     }
     if (v)
         *f |= flag;
@@ -392,8 +399,10 @@ int sp_spawn(const struct sp_spawn_spec *s, struct sp_child *c, char *err, size_
     c->pidfd = c->in_fd = c->out_fd = c->err_fd = -1;
 
     if (s->use_pty) {
-        struct winsize ws = {.ws_row = s->rows ? s->rows : 24, .ws_col = s->cols ? s->cols : 80,
-                             .ws_xpixel = s->width_px, .ws_ypixel = s->height_px};
+        struct winsize ws = {.ws_row = s->rows ? s->rows : 24,
+                             .ws_col = s->cols ? s->cols : 80,
+                             .ws_xpixel = s->width_px,
+                             .ws_ypixel = s->height_px};
         if (openpty(&master, &slave, NULL, NULL, &ws) < 0) {
             rc = -errno;
             snprintf(err, errlen, "openpty: %s", strerror(errno));

@@ -45,14 +45,14 @@ int sp_pty_modes_apply(int fd, const uint8_t *modes, size_t len);
 /* ---------------------------------------------------------------- spawn */
 
 struct sp_spawn_spec {
-    const char *file;          /* program; without '/' it is searched in search_path */
-    char *const *argv;         /* NULL-terminated */
-    char *const *envp;         /* NULL-terminated */
-    const char *search_path;   /* "dir:dir" for file without '/' (NULL: /usr/bin:/bin) */
-    const char *workdir;       /* chdir there (after the identity switch); NULL: stay */
+    const char *file;        /* program; without '/' it is searched in search_path */
+    char *const *argv;       /* NULL-terminated */
+    char *const *envp;       /* NULL-terminated */
+    const char *search_path; /* "dir:dir" for file without '/' (NULL: /usr/bin:/bin) */
+    const char *workdir;     /* chdir there (after the identity switch); NULL: stay */
     bool use_pty;
     uint16_t cols, rows, width_px, height_px;
-    const uint8_t *pty_modes;  /* encoded modes (may be NULL) */
+    const uint8_t *pty_modes; /* encoded modes (may be NULL) */
     size_t pty_modes_len;
     /* identity switch (only when set_ids) */
     bool set_ids;
@@ -64,10 +64,10 @@ struct sp_spawn_spec {
 
 struct sp_child {
     pid_t pid;
-    int pidfd;    /* readable when the child exited */
-    int in_fd;    /* child's stdin (pipe write end, or a dup of the pty master) */
-    int out_fd;   /* child's stdout (pipe read end, or the pty master) */
-    int err_fd;   /* child's stderr pipe read end; -1 with a pty */
+    int pidfd;  /* readable when the child exited */
+    int in_fd;  /* child's stdin (pipe write end, or a dup of the pty master) */
+    int out_fd; /* child's stdout (pipe read end, or the pty master) */
+    int err_fd; /* child's stderr pipe read end; -1 with a pty */
 };
 
 /* Start the child. Every parent-side fd is O_NONBLOCK and O_CLOEXEC; the
@@ -82,9 +82,9 @@ int sp_spawn(const struct sp_spawn_spec *spec, struct sp_child *child, char *err
 void sp_child_close_fds(struct sp_child *child);
 
 struct sp_status {
-    bool exited;     /* exit code valid */
+    bool exited; /* exit code valid */
     int code;
-    int signo;       /* killed by this signal (exited false) */
+    int signo; /* killed by this signal (exited false) */
     bool core_dumped;
 };
 

@@ -32,19 +32,19 @@
 
 enum sw_error {
     SW_OK = 0,
-    SW_E_NUL = -1,        /* NUL byte in the command */
-    SW_E_TOOLONG = -2,    /* longer than max_len */
-    SW_E_QUOTE = -3,      /* unterminated quote */
-    SW_E_ESCAPE = -4,     /* trailing backslash */
+    SW_E_NUL = -1,     /* NUL byte in the command */
+    SW_E_TOOLONG = -2, /* longer than max_len */
+    SW_E_QUOTE = -3,   /* unterminated quote */
+    SW_E_ESCAPE = -4,  /* trailing backslash */
     SW_E_NOMEM = -5,
-    SW_E_ARGS = -6,       /* word count does not fit the template */
-    SW_E_TEMPLATE = -7,   /* malformed template */
-    SW_E_EMPTY = -8,      /* no words at all */
+    SW_E_ARGS = -6,     /* word count does not fit the template */
+    SW_E_TEMPLATE = -7, /* malformed template */
+    SW_E_EMPTY = -8,    /* no words at all */
 };
 
 /* A NULL-terminated vector of owned strings. */
 struct sw_words {
-    char **v;     /* v[n] == NULL */
+    char **v; /* v[n] == NULL */
     size_t n;
     size_t cap;
 };

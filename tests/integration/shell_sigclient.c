@@ -25,8 +25,8 @@ static void exit_status_cb(ssh_session s, ssh_channel c, int status, void *u)
     snprintf(result, sizeof(result), "exit-status %d", status);
 }
 
-static void exit_signal_cb(ssh_session s, ssh_channel c, const char *sig, int core,
-                           const char *msg, const char *lang, void *u)
+static void exit_signal_cb(ssh_session s, ssh_channel c, const char *sig, int core, const char *msg,
+                           const char *lang, void *u)
 {
     (void)s;
     (void)c;
@@ -70,8 +70,7 @@ int main(int argc, char **argv)
     };
     ssh_callbacks_init(&cb);
     ssh_set_channel_callbacks(ch, &cb);
-    if (ssh_channel_open_session(ch) != SSH_OK ||
-        ssh_channel_request_exec(ch, argv[4]) != SSH_OK) {
+    if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, argv[4]) != SSH_OK) {
         fprintf(stderr, "exec: %s\n", ssh_get_error(s));
         goto out;
     }

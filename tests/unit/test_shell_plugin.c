@@ -104,8 +104,14 @@ static sg_conn *f_chan_conn(sg_chan *ch)
     (void)ch;
     return &the_conn;
 }
-static void *f_get_ctx(sg_chan *ch) { return ch->ctx; }
-static void f_set_ctx(sg_chan *ch, void *ctx) { ch->ctx = ctx; }
+static void *f_get_ctx(sg_chan *ch)
+{
+    return ch->ctx;
+}
+static void f_set_ctx(sg_chan *ch, void *ctx)
+{
+    ch->ctx = ctx;
+}
 
 static long f_send(sg_chan *ch, enum sg_stream st, const void *data, size_t len)
 {
@@ -177,7 +183,10 @@ static sg_timer *f_timer_add(uint64_t ms, sg_timer_cb cb, void *arg)
         }
     return NULL;
 }
-static void f_timer_cancel(sg_timer *t) { t->active = false; }
+static void f_timer_cancel(sg_timer *t)
+{
+    t->active = false;
+}
 static sg_watch *f_watch(int fd, unsigned ev, sg_watch_cb cb, void *arg)
 {
     for (size_t i = 0; i < sizeof(watches) / sizeof(watches[0]); i++)
@@ -192,7 +201,10 @@ static int f_watch_modify(sg_watch *w, unsigned ev)
     w->events = ev;
     return 0;
 }
-static void f_watch_remove(sg_watch *w) { w->active = false; }
+static void f_watch_remove(sg_watch *w)
+{
+    w->active = false;
+}
 
 static const struct sg_host host = {
     .size = sizeof(struct sg_host),
@@ -396,11 +408,18 @@ static void test_env_and_pty_replay(void **st)
 {
     (void)st;
     sg_chan *ch = new_chan(1 << 20);
-    struct sg_ev_channel_request pty = {.size = sizeof(pty), .type = "pty-req", .replayed = true,
-                                        .term = "xterm-test", .cols = 101, .rows = 31};
+    struct sg_ev_channel_request pty = {.size = sizeof(pty),
+                                        .type = "pty-req",
+                                        .replayed = true,
+                                        .term = "xterm-test",
+                                        .cols = 101,
+                                        .rows = 31};
     assert_int_equal(P->on_channel_request(state, ch, &pty), SG_OK);
-    struct sg_ev_channel_request env = {.size = sizeof(env), .type = "env", .replayed = true,
-                                        .env_name = "LANG", .env_value = "C.UTF-8"};
+    struct sg_ev_channel_request env = {.size = sizeof(env),
+                                        .type = "env",
+                                        .replayed = true,
+                                        .env_name = "LANG",
+                                        .env_value = "C.UTF-8"};
     assert_int_equal(P->on_channel_request(state, ch, &env), SG_OK);
     env.env_name = "LC_TIME";
     env.env_value = "C";
@@ -413,8 +432,9 @@ static void test_env_and_pty_replay(void **st)
     assert_int_equal(P->on_channel_request(state, ch, &env), SG_OK);
     env.env_name = "BAD-NAME";
     assert_int_equal(P->on_channel_request(state, ch, &env), SG_DENY);
-    start_exec(ch, "echo \"$TERM|$LANG|$LC_TIME|${EVIL-unset}|$PATH|$SSH_CONNECTION|$HOME\"; "
-                   "stty size; [ -t 0 ] && echo TTY",
+    start_exec(ch,
+               "echo \"$TERM|$LANG|$LC_TIME|${EVIL-unset}|$PATH|$SSH_CONNECTION|$HOME\"; "
+               "stty size; [ -t 0 ] && echo TTY",
                "{\"env_allow\": [\"LANG\", \"LC_*\", \"PATH\"]}");
     run_until_closed(ch, 5000);
     assert_non_null(strstr(ch->out, "xterm-test|C.UTF-8|C|unset|/usr/local/bin:/usr/bin:/bin|"
@@ -535,8 +555,8 @@ static void test_signal_request(void **st)
     for (int i = 0; i < 200 && !strstr(ch->out, "ready"); i++)
         loop_once(ch, 10);
     run_for(ch, 50);
-    struct sg_ev_channel_request sig = {.size = sizeof(sig), .type = "signal",
-                                        .signal_name = "INT"};
+    struct sg_ev_channel_request sig = {
+        .size = sizeof(sig), .type = "signal", .signal_name = "INT"};
     assert_int_equal(P->on_channel_request(state, ch, &sig), SG_OK);
     run_until_closed(ch, 5000);
     assert_string_equal(ch->events, "out signal:INT eof close");
@@ -588,8 +608,11 @@ static void test_app_route(void **st)
     /* a NUL inside the command (payload longer than the C string) */
     ch = new_chan(1 << 20);
     uint8_t payload[] = {0, 0, 0, 5, 'e', 'c', 0, 'h', 'o'};
-    struct sg_ev_channel_request ev = {.size = sizeof(ev), .type = "exec", .command = "ec",
-                                       .payload = payload, .payload_len = sizeof(payload),
+    struct sg_ev_channel_request ev = {.size = sizeof(ev),
+                                       .type = "exec",
+                                       .command = "ec",
+                                       .payload = payload,
+                                       .payload_len = sizeof(payload),
                                        .route_config = "{}"};
     assert_int_equal(P->on_channel_request(state, ch, &ev), SG_DENY);
     finish_chan(ch);

@@ -214,11 +214,11 @@ static void test_pty_modes_apply(void **st)
     int m, sl;
     struct termios t;
     assert_int_equal(openpty(&m, &sl, NULL, NULL, NULL), 0);
-    const uint8_t modes[] = {3, 0, 0, 0, 8,   /* VERASE ^H */
-                             36, 0, 0, 0, 0,  /* ICRNL off */
-                             91, 0, 0, 0, 1,  /* CS8 */
+    const uint8_t modes[] = {3,   0, 0, 0, 8, /* VERASE ^H */
+                             36,  0, 0, 0, 0, /* ICRNL off */
+                             91,  0, 0, 0, 1, /* CS8 */
                              200, 0, 0, 0, 0, /* undefined opcode: stop */
-                             53, 0, 0, 0, 0};
+                             53,  0, 0, 0, 0};
     assert_int_equal(sp_pty_modes_apply(sl, modes, sizeof(modes)), 3);
     assert_int_equal(tcgetattr(sl, &t), 0);
     assert_int_equal(t.c_cc[VERASE], 8);

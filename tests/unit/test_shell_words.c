@@ -76,8 +76,8 @@ static void test_empty_words(void **st)
 static void test_metacharacters_literal(void **st)
 {
     (void)st;
-    const char *const a[] = {"deploy", "a;rm", "-rf", "/", "|", "$(id)", "`id`", ">", "/etc/x",
-                             "&&", "*", "~root", "#c"};
+    const char *const a[] = {"deploy", "a;rm",   "-rf", "/", "|",     "$(id)", "`id`",
+                             ">",      "/etc/x", "&&",  "*", "~root", "#c"};
     expect_words("deploy a;rm -rf / | $(id) `id` > /etc/x && * ~root #c", a, 13);
 }
 
@@ -104,8 +104,7 @@ static void test_errors(void **st)
     assert_string_equal(sw_strerror(SW_E_NUL), "command contains a NUL byte");
 }
 
-static int expand(const char *cmd, const char *const *t, size_t n, long nargs,
-                  struct sw_words *out)
+static int expand(const char *cmd, const char *const *t, size_t n, long nargs, struct sw_words *out)
 {
     struct sw_words w;
     int rc = split(cmd, &w);
@@ -195,16 +194,11 @@ static void test_template_check(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),
-        cmocka_unit_test(test_single_quotes),
-        cmocka_unit_test(test_double_quotes),
-        cmocka_unit_test(test_backslash),
-        cmocka_unit_test(test_empty_words),
-        cmocka_unit_test(test_metacharacters_literal),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_template_git),
-        cmocka_unit_test(test_template_star),
-        cmocka_unit_test(test_template_inline),
+        cmocka_unit_test(test_plain),          cmocka_unit_test(test_single_quotes),
+        cmocka_unit_test(test_double_quotes),  cmocka_unit_test(test_backslash),
+        cmocka_unit_test(test_empty_words),    cmocka_unit_test(test_metacharacters_literal),
+        cmocka_unit_test(test_errors),         cmocka_unit_test(test_template_git),
+        cmocka_unit_test(test_template_star),  cmocka_unit_test(test_template_inline),
         cmocka_unit_test(test_template_check),
     };
     return cmocka_run_group_tests_name("shell_words", tests, NULL, NULL);
