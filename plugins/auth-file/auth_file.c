@@ -226,6 +226,15 @@ static void job_done_cb(void *arg)
         result = SG_DENY;
     else
         result = SG_DECLINED;
+    if (result == SG_OK) {
+        /* the users may have been reloaded while the work ran: a user that
+         * was disabled, removed or got a new password meanwhile is refused */
+        const struct udb_user *u = udb_find(st->db, j->user);
+        if (j->kind == JOB_PUBKEY
+                ? (u && u->disabled)
+                : (!u || u->disabled || !u->password || strcmp(u->password, j->hash) != 0))
+            result = SG_DENY;
+    }
 
     if (j->conn) {
         const char *what = j->kind == JOB_PUBKEY   ? (j->is_probe ? "publickey probe" : "publickey")

@@ -826,10 +826,9 @@ static void test_plugin_disconnect_pending(void **s)
 static void test_plugin_reload(void **s)
 {
     assert_int_equal(auth("newbie", "password", "pw-new", false, false), SG_DECLINED);
-    char *h = make_hash("$6$", "pw-new");
+    char *newbie_hash = make_hash("$6$", "pw-new");
     char text[512];
-    snprintf(text, sizeof text, "{\"users\": {\"newbie\": {\"password\": \"%s\"}}}", h);
-    free(h);
+    snprintf(text, sizeof text, "{\"users\": {\"newbie\": {\"password\": \"%s\"}}}", newbie_hash);
     write_file("users.json.tmp", text, 0644);
     assert_int_equal(rename(tpath("users.json.tmp"), tpath("users.json")), 0);
     fh.now += 500; /* rate-limited: not yet checked */
@@ -837,6 +836,36 @@ static void test_plugin_reload(void **s)
     fh.now += 1000;
     assert_int_equal(auth("newbie", "password", "pw-new", false, false), SG_OK);
     assert_int_equal(auth("alice", "password", "pw-alice", false, false), SG_DECLINED);
+    /* a password check in flight while the user is disabled by a reload */
+    struct sg_ev_auth ev = {
+        .size = sizeof ev,
+        .req = REQ,
+        .user = "newbie",
+        .service = "ssh-connection",
+        .method = "password",
+        .param = "pw-new",
+        .param_len = 6,
+    };
+    assert_int_equal(P->on_auth_request(state, CONN, &ev), SG_AGAIN);
+    {
+        char *h2 = make_hash("$6$", "pw-new");
+        char t2[512];
+        snprintf(t2, sizeof t2,
+                 "{\"users\": {\"newbie\": {\"password\": \"%s\", \"disabled\": true}}}", h2);
+        free(h2);
+        write_file("users.json.tmp", t2, 0644);
+        assert_int_equal(rename(tpath("users.json.tmp"), tpath("users.json")), 0);
+    }
+    fh.now += 1000;
+    assert_int_equal(auth("other", "none", "", false, false), SG_DECLINED); /* triggers reload */
+    run_pending();
+    assert_int_equal(fh.last_result, SG_DENY);
+    snprintf(text, sizeof text, "{\"users\": {\"newbie\": {\"password\": \"%s\"}}}", newbie_hash);
+    write_file("users.json.tmp", text, 0644);
+    assert_int_equal(rename(tpath("users.json.tmp"), tpath("users.json")), 0);
+    fh.now += 1000;
+    assert_int_equal(auth("newbie", "password", "pw-new", false, false), SG_OK);
+
     /* a broken file keeps the previous users */
     write_file("users.json.tmp", "{\"users\": {", 0644);
     assert_int_equal(rename(tpath("users.json.tmp"), tpath("users.json")), 0);
@@ -847,6 +876,7 @@ static void test_plugin_reload(void **s)
     fh.now += 1000; /* not logged again for the same file version */
     assert_int_equal(auth("newbie", "password", "pw-new", false, false), SG_OK);
     assert_int_equal(fh.log_errors, errs + 1);
+    free(newbie_hash);
 }
 
 static void test_plugin_config_errors(void **s)
