@@ -903,9 +903,11 @@ static void sh_on_channel_requested(void *state, sg_chan *ch,
         goto out;
     }
     s->started = true;
-    LOG(s, SG_LOG_INFO, "%s%s%s for %s: pid %d%s%s", s->req_type, s->command ? " " : "",
-        s->command ? s->command : "", s->login_name, (int)s->child.pid, use_pty ? ", pty" : "",
-        s->app ? ", application" : "");
+    /* the command text only at VERBOSE: it may carry secrets (like sshd) */
+    LOG(s, SG_LOG_INFO, "%s for %s: pid %d%s%s", s->req_type, s->login_name, (int)s->child.pid,
+        use_pty ? ", pty" : "", s->app ? ", application" : "");
+    if (s->command)
+        LOG(s, SG_LOG_VERBOSE, "pid %d runs: %.1024s", (int)s->child.pid, s->command);
     /* Data the client sent before the owner was known is held by the host
      * and only delivered on the next resume: toggle the input to get it
      * now (otherwise a line typed early waits for the next keystroke). */
