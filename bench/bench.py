@@ -11,6 +11,7 @@ import os
 import pathlib
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,8 @@ def parse_args(argv):
     ap.add_argument("--name", default="latest", help="results file stem")
     ap.add_argument("--tmp", default="/dev/shm", help="tmpfs for files and server state")
     ap.add_argument("--no-sshgate", action="store_true", help="measure sshd only")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work dir (server configs and logs) under --tmp")
     a = ap.parse_args(argv)
     a.runs = a.runs or (1 if a.smoke else 5)
     a.size_mib = a.size_mib or (4 if a.smoke else 1024)
@@ -158,13 +161,36 @@ def figure_rows(a, smoke, cps_levels):
     return rows
 
 
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)     # unwinds through main's cleanup
+
+
+def remove_stale_groups():
+    """cgroups left by a bench that was killed hard (name ends in its pid)."""
+    for base in ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for n in names:
+            if n.startswith("sgbench-") and not os.path.exists(f"/proc/{n.rsplit('-', 1)[-1]}"):
+                try:
+                    os.rmdir(f"{base}/{n}")
+                except OSError:
+                    pass
+
+
 def main(argv):
     a = parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    remove_stale_groups()
     smoke = a.smoke
     work = pathlib.Path(tempfile.mkdtemp(prefix="sgbench-", dir=a.tmp))
     ctx = Ctx()
     ctx.size = a.size_mib << 20
-    ctx.timeout = 60 + ctx.size // (20 << 20)   # >= 20 MiB/s or fail
+    ctx.timeout = 15 if smoke else 60 + ctx.size // (20 << 20)   # >= 20 MiB/s or fail
+    ctx.conn_timeout = 15 if smoke else 120
     ctx.local_dir = work / "local"
     ctx.local_dir.mkdir()
     ctx.src_name = "src.bin"
@@ -193,7 +219,7 @@ def main(argv):
         make_source(ctx)
         sink_port = servers.free_port()
         sink = subprocess.Popen([sys.executable, str(HERE / "tcpsink.py"), "serve", str(sink_port)],
-                                stdout=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         sink.stdout.readline()
         ctx.sink_port = sink_port
 
@@ -298,7 +324,10 @@ def main(argv):
         if sink:
             sink.kill()
             sink.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        if a.keep:
+            print(f"sgbench: kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

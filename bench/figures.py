@@ -43,7 +43,9 @@ def run(argv, timeout, input=None):
         raise Failure(f"timeout after {timeout}s: {' '.join(argv[:6])}")
     if p.returncode != 0:
         err = (p.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise Failure(f"exit {p.returncode}: {(err[-1] if err else '')[:200]}")
+        out = (p.stdout or b"").decode(errors="replace").strip().splitlines()
+        msg = err[-1] if err else (out[-1] if out else "")
+        raise Failure(f"exit {p.returncode}: {msg[:200]}")
     return p
 
 
@@ -202,7 +204,7 @@ def true_rtt(server, ctx, cipher):
     def go():
         for _ in range(ctx.rtt_count):
             t0 = time.perf_counter()
-            run(server.ssh(cipher, "-T", cmd=["true"]), 60)
+            run(server.ssh(cipher, "-T", cmd=["true"]), ctx.conn_timeout)
             times.append(time.perf_counter() - t0)
 
     _, _, cpu = measured(server, go)
@@ -218,7 +220,7 @@ def conn_rate(server, ctx, cipher, parallel):
     def loop():
         while time.perf_counter() < stop_at[0]:
             try:
-                run(server.ssh(cipher, "-T", cmd=["true"]), 120)
+                run(server.ssh(cipher, "-T", cmd=["true"]), ctx.conn_timeout)
                 with lock:
                     done[0] += 1
             except Failure as e:

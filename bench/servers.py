@@ -142,10 +142,10 @@ class Server:
         return ["ssh", "-F", str(self.ssh_config), "-c", cipher, *opts, "bench", *cmd]
 
     def sftp(self, cipher, *opts):
-        return ["sftp", "-F", str(self.ssh_config), "-c", cipher, "-q", *opts, "bench"]
+        return ["sftp", "-F", str(self.ssh_config), "-c", cipher, *opts, "bench"]
 
     def scp(self, cipher):
-        return ["scp", "-F", str(self.ssh_config), "-c", cipher, "-q"]
+        return ["scp", "-F", str(self.ssh_config), "-c", cipher]
 
     def remote(self, name):
         """Path of a file as the SFTP client names it."""
