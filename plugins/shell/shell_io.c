@@ -8,6 +8,7 @@
  * on_channel_ready_to_send), and about SH_IN_HIGH of client input (the
  * channel input is paused above it, resumed when it drained). */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,20 @@ static void sh_maybe_finish(struct sh_sess *s);
 static const struct sg_host *H(struct sh_sess *s)
 {
     return s->pl->host;
+}
+
+/* After the channel is gone the output fds are kept (unwatched) as a sign
+ * of life of the child's process group: true while some process still
+ * holds the write side (no POLLHUP on our read end). */
+static bool sh_group_holds_output(struct sh_sess *s)
+{
+    int fds[2] = {s->out.fd, s->err.fd};
+    for (int i = 0; i < 2; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        if (fds[i] >= 0 && poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+            return true;
+    }
+    return false;
 }
 
 /* ================================================================ output */
@@ -336,13 +351,16 @@ static void sh_pid_cb(int fd, unsigned events, void *arg)
     s->pid_w = NULL;
     close(s->child.pidfd);
     s->child.pidfd = -1;
-    if (s->kill_timer) {
-        H(s)->timer_cancel(s->kill_timer);
-        s->kill_timer = NULL;
-    }
     if (!s->ch) {
-        /* the channel is already gone: nothing to report to */
-        sh_io_stop(s);
+        /* the channel is already gone: nothing to report to. A pending
+         * kill timer stays while background members of the group still
+         * hold the output (they may ignore SIGHUP). */
+        if (s->kill_timer && !sh_group_holds_output(s)) {
+            H(s)->timer_cancel(s->kill_timer);
+            s->kill_timer = NULL;
+        }
+        if (!s->kill_timer)
+            sh_io_stop(s);
         sh_sess_maybe_free(s);
         return;
     }
@@ -410,34 +428,73 @@ void sh_io_stop(struct sh_sess *s)
     s->out.buf = s->err.buf = NULL;
 }
 
+/* Signal the child's process group. Once the leader is reaped only the
+ * group is signalled (never the bare pid, which may be reused): the group id
+ * stays allocated while members of the group exist. */
+static void sh_signal_group(struct sh_sess *s, int sig)
+{
+    if (s->reaped)
+        kill(-s->child.pid, sig);
+    else
+        sp_kill_group(s->child.pid, sig);
+}
+
 static void sh_kill_cb(void *arg)
 {
     struct sh_sess *s = arg;
     s->kill_timer = NULL;
-    if (!s->reaped) {
-        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE,
-                  "child %d still running after SIGHUP: SIGKILL", (int)s->child.pid);
-        sp_kill_group(s->child.pid, SIGKILL);
+    if (!s->reaped || sh_group_holds_output(s)) {
+        H(s)->log(s->pl->self, NULL, SG_LOG_VERBOSE, "grace time over: SIGKILL to process group %d",
+                  (int)s->child.pid);
+        sh_signal_group(s, SIGKILL);
+    }
+    if (s->reaped) {
+        sh_io_stop(s);
+        sh_sess_maybe_free(s);
+    }
+}
+
+/* Remove the watches of a session whose channel is gone, keep the output
+ * fds open as signs of life (see sh_group_holds_output). */
+static void sh_io_unwatch(struct sh_sess *s)
+{
+    sh_in_close(s);
+    struct sh_out *o[2] = {&s->out, &s->err};
+    for (int i = 0; i < 2; i++) {
+        if (o[i]->w) {
+            H(s)->fd_watch_remove(o[i]->w);
+            o[i]->w = NULL;
+        }
+        o[i]->len = 0;
     }
 }
 
 /* The channel is gone (client closed it or the connection ended): stop
- * talking to it; a child still running gets its process group hung up,
- * then killed after kill_grace_ms; the session is freed once reaped. */
+ * talking to it. If the child still runs, or something of its process group
+ * still holds its output open (a background job), the group is hung up
+ * (SIGHUP + SIGCONT), then killed after kill_grace_ms if it is still there:
+ * no orphans. The session is freed once the child is reaped and the group
+ * is gone or the timer fired. */
 void sh_io_channel_gone(struct sh_sess *s)
 {
     if (s->in.paused) /* the channel is gone: nothing to resume */
         s->in.paused = false;
     s->ch = NULL;
     s->conn = NULL; /* may end before the child is reaped */
-    sh_io_stop(s);
-    if (s->started && !s->reaped) {
-        H(s)->log(s->pl->self, s->conn, SG_LOG_VERBOSE, "channel closed, hanging up child %d",
-                  (int)s->child.pid);
-        sp_kill_group(s->child.pid, SIGHUP);
-        sp_kill_group(s->child.pid, SIGCONT);
-        s->kill_timer = H(s)->timer_add(s->conf.kill_grace_ms, sh_kill_cb, s);
-        if (!s->kill_timer)
-            sp_kill_group(s->child.pid, SIGKILL);
+    sh_io_unwatch(s);
+    bool group_alive = s->started && (!s->reaped || sh_group_holds_output(s));
+    if (!group_alive) {
+        sh_io_stop(s);
+        return;
+    }
+    H(s)->log(s->pl->self, NULL, SG_LOG_VERBOSE, "channel closed, hanging up child %d%s",
+              (int)s->child.pid, s->reaped ? "'s process group" : "");
+    sh_signal_group(s, SIGHUP);
+    sh_signal_group(s, SIGCONT);
+    s->kill_timer = H(s)->timer_add(s->conf.kill_grace_ms, sh_kill_cb, s);
+    if (!s->kill_timer) {
+        sh_signal_group(s, SIGKILL);
+        if (s->reaped)
+            sh_io_stop(s);
     }
 }

@@ -374,7 +374,7 @@ static void sh_sess_free(struct sh_sess *s)
 
 void sh_sess_maybe_free(struct sh_sess *s)
 {
-    if (!s->ch && (!s->started || s->reaped))
+    if (!s->ch && (!s->started || s->reaped) && !s->kill_timer)
         sh_sess_free(s);
 }
 

@@ -246,9 +246,10 @@ class ShellTest(unittest.TestCase):
         self.assertEqual(r.returncode, 4)
 
     # ------------------------------------------------------------ no orphans
-    def _kill_on_disconnect(self, gw, opts):
-        tag = "sleep %d" % (300 + os.getpid() % 600 + len(opts))
-        p = subprocess.Popen(gw.ssh_cmd("alice", opts=opts) + [tag], stdin=subprocess.PIPE,
+    def _kill_on_disconnect(self, gw, opts, background=False):
+        tag = "sleep %d" % (300 + os.getpid() % 600 + len(opts) + 2 * background)
+        cmd = "%s & echo started" % tag if background else tag
+        p = subprocess.Popen(gw.ssh_cmd("alice", opts=opts) + [cmd], stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(100):
@@ -271,6 +272,8 @@ class ShellTest(unittest.TestCase):
         gw = self.gateway()
         self._kill_on_disconnect(gw, [])
         self._kill_on_disconnect(gw, ["-tt"])
+        # a background job that outlives the shell but holds its output
+        self._kill_on_disconnect(gw, [], background=True)
 
     def test_slow_reader_bounded(self):
         """A client that stops reading: the gateway must not buffer the
