@@ -9,8 +9,7 @@
  *   - a host classified TP_HOST_BAD is never permitted;
  *   - under a policy without explicit loopback patterns no loopback address
  *     is ever permitted, and link-local never is.
- * With SG_FUZZ_REPLAY_MAIN a main() replays the given files / directories
- * once (ctest smoke run over the seed corpus). */
+ * ctest runs it over the seed corpus plus mutations (tests/fuzz/CMakeLists.txt). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -115,60 +114,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     return 0;
 }
-
-#ifdef SG_FUZZ_REPLAY_MAIN
-#include <dirent.h>
-#include <stdio.h>
-#include <sys/stat.h>
-
-static int replay_file(const char *path)
-{
-    uint8_t buf[4096];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return -1;
-    }
-    n = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    LLVMFuzzerTestOneInput(buf, n);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int files = 0;
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) != 0) {
-            perror(argv[i]);
-            return 1;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            if (replay_file(argv[i]) != 0)
-                return 1;
-            files++;
-            continue;
-        }
-        DIR *d = opendir(argv[i]);
-        struct dirent *e;
-        if (!d)
-            return 1;
-        while ((e = readdir(d))) {
-            char path[4096];
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name);
-            if (replay_file(path) != 0) {
-                closedir(d);
-                return 1;
-            }
-            files++;
-        }
-        closedir(d);
-    }
-    printf("replayed %d inputs\n", files);
-    return files > 0 ? 0 : 1;
-}
-#endif
