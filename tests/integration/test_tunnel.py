@@ -321,6 +321,23 @@ class TunnelTest(unittest.TestCase):
         self.assertIn(b"open failed", r.stderr)
         self.assertRegex(self.gw.log(), r"127\.0\.0\.1:%d refused: connect failed" % closed)
 
+    def test_ipv6_destination_and_mapped_form(self):
+        try:
+            echo6 = Server(echo_handler, host="::1")
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        try:
+            r = self.stdio_forward("alice", "[::1]:%d" % echo6.port, data=b"six\n")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, b"six\n")
+            # the mapped form is checked (and connected) as 127.0.0.1
+            r = self.stdio_forward("alice", "[::ffff:127.0.0.1]:%d" % self.echo.port,
+                                   data=b"four\n")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, b"four\n")
+        finally:
+            echo6.close()
+
     # ------------------------------------------------------------ -D
     def test_dynamic_socks5(self):
         sp = sgtest.free_port()
@@ -365,6 +382,9 @@ class TunnelTest(unittest.TestCase):
         data = os.urandom(512 * 1024)
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             self.assertEqual(sha(round_trip(s, data)), sha(data))
+        # "localhost" (OpenSSH's default listen address) binds ::1 too
+        with socket.create_connection(("::1", port), timeout=30) as s:
+            self.assertEqual(round_trip(s, b"via v6\n"), b"via v6\n")
 
     def test_remote_forward_cancel_and_no_takeover(self):
         ctl = str(self.gw.tmp / "ctl-alice")
