@@ -2,7 +2,7 @@
 
     import slapd_fixture
     d = slapd_fixture.Slapd(tmpdir)         # generates CA + server cert, slapd.conf, schema
-    d.start()                                # slapd -d 0 on 127.0.0.1 (ldap:// and ldaps://)
+    d.start()                                # slapd -d stats on 127.0.0.1 (ldap:// and ldaps://)
     d.add_users(slapd_fixture.DEFAULT_USERS, keys={"carol": ["ssh-ed25519 AAAA..."]})
     d.uri, d.ldaps_uri, d.ca_file, d.base   # "ldap://127.0.0.1:P/", ..., "dc=example,dc=org"
     d.search("(uid=alice)", "memberOf")     # ldapsearch output (str), for debugging
@@ -11,7 +11,8 @@
 The directory is never the system slapd: it runs from a generated slapd.conf
 (schemas from /etc/ldap/schema plus an openssh-lpk schema written here),
 an mdb database in the temp dir, on free loopback ports, in the foreground
-(-d 0) as a child of the test. Data: base dc=example,dc=org, ou=people,
+(-d stats: the log in slapd/slapd.log lists binds and search filters) as a
+child of the test. Data: base dc=example,dc=org, ou=people,
 ou=groups, a service account cn=svc (password "svc-secret"), users with
 {SSHA} passwords (slappasswd), groupOfNames groups with the memberof overlay
 maintaining memberOf, and posixGroups with memberUid. ACL: userPassword is
@@ -152,7 +153,7 @@ access to *
     def start(self, timeout=15):
         self.log = open(self.dir / "slapd.log", "wb")
         self.proc = subprocess.Popen(
-            ["/usr/sbin/slapd", "-d", "0", "-f", str(self.conf),
+            ["/usr/sbin/slapd", "-d", "stats", "-f", str(self.conf),
              "-h", "%s %s" % (self.uri, self.ldaps_uri)],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         end = time.time() + timeout
@@ -179,6 +180,13 @@ access to *
         if getattr(self, "log", None):
             self.log.close()
             self.log = None
+
+    def log_text(self):
+        """slapd's stats log so far (-d stats: connections, BIND, SRCH with filters)."""
+        try:
+            return (self.dir / "slapd.log").read_text(errors="replace")
+        except OSError:
+            return ""
 
     # ------------------------------------------------------------ data
     def ldapadd(self, ldif):

@@ -113,10 +113,23 @@ class TestPassword(LdapCase):
         self.assertRefused(self.login(gw, "nobody", "x"))
         self.assertIn("no directory entry for \"nobody\"", gw.log())
 
+    def test_service_connection_reused(self):
+        gw = self.gateway(ldap_conf(pool_size=2))
+        svc_bind = 'BIND dn="%s" method=128' % fx.SVC_DN
+        bob_bind = 'BIND dn="uid=bob,ou=people,%s" method=128' % LDAP_D.base
+        before = LDAP_D.log_text()
+        for _ in range(4):
+            self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob")
+        new = LDAP_D.log_text()[len(before):]
+        self.assertEqual(new.count(svc_bind), 1, new)   # one pooled search connection
+        self.assertEqual(new.count(bob_bind), 4)         # a fresh one per user bind
+
     def test_empty_password_never_sent(self):
         gw = self.gateway()
+        before = len(LDAP_D.log_text())
         self.assertRefused(self.login(gw, "alice", ""))
         self.assertIn("empty password for \"alice\" refused", gw.log())
+        self.assertNotIn('BIND dn="uid=alice', LDAP_D.log_text()[before:])
 
     def test_injection_names(self):
         gw = self.gateway()
@@ -125,6 +138,13 @@ class TestPassword(LdapCase):
                 self.assertRefused(self.login_as(gw, name, "alice-pw", timeout=20))
                 self.assertIn("no directory entry for \"%s\"" % name, gw.log())
         self.assertNotRegex(gw.log(), r"ldap: \S+ accepted")
+        # what slapd received: the names as escaped assertion values
+        srch = [l for l in LDAP_D.log_text().splitlines() if "SRCH base=" in l]
+        flt = "\n".join(srch).lower()
+        self.assertIn("(uid=\\2a)", flt)
+        self.assertIn("(uid=a\\2a\\29\\28uid=\\2a)", flt)
+        self.assertIn("(uid=x\\29\\28|\\28uid=\\2a)", flt)
+        self.assertNotIn("(uid=*)", flt)
 
     def test_long_name(self):
         gw = self.gateway()

@@ -184,7 +184,7 @@ class TunnelTest(unittest.TestCase):
             route("tcpip-forward", "bob", {"permit_listen": ["127.0.0.1:1024-65535"]}),
             # carol: tight caps and an idle timeout
             route("direct-tcpip", "carol", {"permit_open": ["127.0.0.1:*"], "max_forwards": 2,
-                                            "idle_timeout": 1}),
+                                            "idle_timeout": 1, "connect_timeout_ms": 1500}),
             route("tcpip-forward", "carol", {"permit_listen": ["127.0.0.1:*"],
                                              "max_listeners": 1}),
             {"name": "exec", "match": {"kind": "exec"}, "plugin": "shell"},
@@ -337,6 +337,39 @@ class TunnelTest(unittest.TestCase):
             self.assertEqual(r.stdout, b"four\n")
         finally:
             echo6.close()
+
+    def test_connect_timeout_and_unresolvable(self):
+        # a listener whose accept queue is full drops SYNs: the connect hangs
+        full = socket.socket()
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        fport = full.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(3):
+                c = socket.socket()
+                c.setblocking(False)
+                try:
+                    c.connect(("127.0.0.1", fport))
+                except BlockingIOError:
+                    pass
+                fillers.append(c)
+            time.sleep(0.2)
+            t0 = time.time()
+            r = self.stdio_forward("carol", "127.0.0.1:%d" % fport)  # carol: 1.5 s
+            self.assertEqual(r.returncode, 255, r.stderr)
+            self.assertIn(b"open failed", r.stderr)
+            self.assertLess(time.time() - t0, 8)
+            self.assertRegex(self.gw.log(), r"127\.0\.0\.1:%d refused: connect failed: "
+                             r"Connection timed out" % fport)
+        finally:
+            for c in fillers:
+                c.close()
+            full.close()
+        r = self.stdio_forward("bob", "no-such-host.invalid:80")
+        self.assertEqual(r.returncode, 255, r.stderr)
+        self.assertRegex(self.gw.log(), r"no-such-host\.invalid:80 refused: "
+                         r"(cannot resolve|connect failed)")
 
     # ------------------------------------------------------------ -D
     def test_dynamic_socks5(self):

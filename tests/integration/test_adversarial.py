@@ -1,0 +1,562 @@
+"""Adversarial clients against the core (raw sockets and paramiko as a raw
+SSH client; the echo test plugin as the routed program).
+
+Every test ends with Probe.check(): the worker pids are unchanged, the log
+has no "died from signal", and the worker's fd count and RSS are back to
+their baseline (RSS within a slack: malloc keeps some freed memory).
+
+  pre-auth   messages that need auth, malformed packets before and after the
+             kex, banner abuse, slowloris at every stage of the login
+  floods     channels beyond max_sessions / max_channels, channel churn,
+             peers ignoring the channel window (memory bounded)
+  auth       pipelined password attempts beyond max_auth_attempts
+  integrity  a proxy flipping one byte after the kex (MAC error, disconnect)
+  faults     EMFILE (existing sessions keep working, recovery), a crashing
+             plugin on one worker while sessions live on the other one
+"""
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import unittest
+
+import sgtest
+
+try:
+    import paramiko
+    import rawssh
+    from rawssh import Probe, wait_for
+except ImportError:  # python3-paramiko missing: skip the file
+    paramiko = None
+
+ECHO_ROUTES = [{"match": {"kind": "exec"}, "plugin": "echo"}]
+USERS = {"alice": {"password": "pw-alice", "key": True}}
+NO_PENALTY = {"per_source_penalty": 0}
+
+
+def gateway(test, limits=None, plugins=None, routes=None, **kw):
+    lim = dict(NO_PENALTY)
+    lim.update(limits or {})
+    cfg = kw.pop("config", {})
+    cfg.setdefault("limits", {}).update(lim)
+    return sgtest.Gateway(test, plugins=plugins or [{"name": "echo"}],
+                          routes=routes or ECHO_ROUTES, users=USERS, config=cfg, **kw)
+
+
+def closed_reasons(gw):
+    return [line.split(": ", 1)[-1] for line in gw.log().splitlines() if " closed 127.0.0.1" in line]
+
+
+def next_close_reason(gw, n0, timeout=5):
+    """The reason of the first connection closed after n0 closes were logged."""
+    wait_for(lambda: len(closed_reasons(gw)) > n0, timeout)
+    r = closed_reasons(gw)
+    return r[n0] if len(r) > n0 else "(no close logged)"
+
+
+def echo_roundtrip(test, ch, payload=b"ping\n"):
+    ch.sendall(payload)
+    got = b""
+    ch.settimeout(10)
+    while len(got) < len(payload):
+        b = ch.recv(len(payload) - len(got))
+        if not b:
+            break
+        got += b
+    test.assertEqual(got, payload)
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        sgtest.require_build(self)
+        if paramiko is None:
+            self.skipTest("python3-paramiko is not installed")
+        self.transports = []
+        self.addCleanup(self._close_transports)
+
+    def _close_transports(self):
+        for t in self.transports:
+            try:
+                t.close()
+            except Exception:
+                pass
+
+    def client(self, gw, user="alice", **kw):
+        t = rawssh.client(gw, user, **kw)
+        self.transports.append(t)
+        return t
+
+    def login_still_works(self, gw):
+        r = gw.ssh("alice", "exit 7")
+        self.assertEqual(r.returncode, 7, r.stderr)
+
+
+# ======================================================================= pre-auth
+class PreAuth(Base):
+    def test_messages_that_need_auth_are_refused(self):
+        fwd_port = sgtest.free_port()
+        tunnel = (sgtest.PLUGIN_DIR / "tunnel.so").exists()
+        plugins = [{"name": "echo"}] + ([{"name": "tunnel", "config": {}}] if tunnel else [])
+        routes = ECHO_ROUTES + ([{"match": {"kind": "tcpip-forward"}, "plugin": "tunnel",
+                                  "config": {"permit_listen": ["127.0.0.1:1024-65535"]}}]
+                                if tunnel else [])
+        gw = gateway(self, plugins=plugins, routes=routes).start()
+        probe = Probe(gw)
+        msgs = {
+            "userauth-success": (rawssh.MSG_USERAUTH_SUCCESS,),
+            "channel-open": (rawssh.MSG_CHANNEL_OPEN, "session", 0, 1 << 20, 32768),
+            "channel-request": (rawssh.MSG_CHANNEL_REQUEST, 0, "exec", True, "exit 3"),
+            "tcpip-forward": (rawssh.MSG_GLOBAL_REQUEST, "tcpip-forward", True, "127.0.0.1",
+                              fwd_port),
+        }
+        for stage in ("after kex", "after a failed auth"):
+            for name, fields in msgs.items():
+                with self.subTest(stage=stage, message=name):
+                    n0 = len(closed_reasons(gw))
+                    t = self.client(gw, None)
+                    if stage != "after kex":
+                        with self.assertRaises(paramiko.AuthenticationException):
+                            t.auth_password("alice", "wrong")
+                    rawssh.send(t, *fields)
+                    self.assertTrue(rawssh.wait_inactive(t, 5), "still connected")
+                    self.assertIn("Packet filter: rejected packet (type %d)" % fields[0],
+                                  next_close_reason(gw, n0))
+        # no channel was routed, no forward listens, nobody got authenticated
+        log = gw.log()
+        self.assertNotIn("routed to", log.split("Packet filter", 1)[1])
+        self.assertNotIn("auth: alice accepted", log.split("Packet filter", 1)[1])
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", fwd_port), timeout=1).close()
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def test_malformed_packets_before_kex(self):
+        grace = 3
+        gw = gateway(self, {"login_grace_time": grace}).start()
+        probe = Probe(gw)
+        kexinit = bytes([20]) + os.urandom(16) + b"\0" * 40
+        cases = {
+            "length 0": struct.pack(">I", 0) + b"\0" * 60,
+            "length 2^32-1": struct.pack(">I", 0xffffffff) + b"\0" * 60,
+            "length 2^31": struct.pack(">I", 0x80000000) + b"\0" * 60,
+            "padding larger than the packet": rawssh.packet(kexinit, pad_len=250),
+            "padding shorter than 4": rawssh.packet(kexinit, padding=b"\0" * 2),
+            "length not a block multiple": rawssh.packet(kexinit, padding=b"\0" * 5),
+            "service request before kex": rawssh.packet(bytes([5]) + struct.pack(">I", 12) +
+                                                        b"ssh-userauth"),
+        }
+        # well-formed packets libssh answers (UNIMPLEMENTED) or ignores, as
+        # RFC 4253 11.4 says: the login deadline ends them
+        survived = {
+            "empty payload": rawssh.packet(b"", padding=b"\0" * 3, length=4),
+            "unknown message type 255": rawssh.packet(bytes([255]) + b"\0" * 16),
+        }
+        for name, pkt in list(cases.items()) + list(survived.items()):
+            with self.subTest(case=name):
+                limit = 2 if name in cases else grace + 2
+                s = rawssh.connect(gw)
+                s.sendall(b"SSH-2.0-adversary\r\n" + pkt)
+                secs, how = rawssh.wait_closed(s, limit)
+                s.close()
+                self.assertNotEqual(how, "timeout", "%s: still open after %d s" % (name, limit))
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def test_malformed_packets_after_kex(self):
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        cases = {
+            "length 0": struct.pack(">IB", 0, 4),
+            "length 2^32-1": struct.pack(">IB", 0xffffffff, 4),
+            "length 5, no payload": struct.pack(">IB", 5, 4),
+            "padding larger than the packet": struct.pack(">IB", 12, 200),
+        }
+        for stage in ("before auth", "after auth"):
+            for name, header in cases.items():
+                with self.subTest(stage=stage, case=name):
+                    t = self.client(gw, None if stage == "before auth" else "alice")
+                    rawssh.send_raw_block(t, header, os.urandom(64))
+                    self.assertTrue(rawssh.wait_inactive(t, 5), "still connected")
+        reasons = "\n".join(closed_reasons(gw))
+        self.assertIn("Packet len too high", reasons)
+        self.assertIn("HMAC error", reasons)
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def test_banner_abuse(self):
+        gw = gateway(self, {"login_grace_time": 3}).start()
+        probe = Probe(gw)
+        cases = {  # name: (bytes, what the log says, closed within seconds)
+            "1 MiB line without newline": (b"A" * (1 << 20), "too large banner", 2),
+            "1 MiB after SSH-2.0-": (b"SSH-2.0-" + b"x" * (1 << 20), "too large banner", 2),
+            "SSH-1.5": (b"SSH-1.5-old\r\n", "No version of SSH protocol usable", 2),
+            "SSH-1.0": (b"SSH-1.0-old\r\n", "No version of SSH protocol usable", 2),
+            "lines before the version": (b"hello\r\n" * 3 + b"SSH-2.0-x\r\n", None, 2),
+            "300-byte version": (b"SSH-2.0-" + b"v" * 300 + b"\r\n", "too large banner", 2),
+            # libssh 0.10.6 accepts a NUL in the version line (and cuts the
+            # string there): the session goes on and the login deadline ends it
+            "NUL in the version": (b"SSH-2.0-a\0b\r\n", None, 3 + 3),
+            "binary garbage": (os.urandom(4096), None, 2),
+        }
+        for name, (data, want, limit) in cases.items():
+            with self.subTest(case=name):
+                n0 = len(closed_reasons(gw))
+                s = rawssh.connect(gw)
+                try:
+                    s.sendall(data)
+                except OSError:
+                    pass  # reset while sending: already refused
+                secs, how = rawssh.wait_closed(s, limit + 2)
+                s.close()
+                self.assertNotEqual(how, "timeout", "%s: still open" % name)
+                self.assertLess(secs, limit)
+                reason = next_close_reason(gw, n0)
+                if want:
+                    self.assertIn(want, reason)
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def test_slowloris_banner_kex_auth(self):
+        grace = 3
+        gw = gateway(self, {"login_grace_time": grace}).start()
+        probe = Probe(gw)
+        results = {}
+
+        def trickle(name, prefix, body):
+            s = rawssh.connect(gw)
+            t0 = time.time()
+            try:
+                s.sendall(prefix)
+                for b in body:  # one byte every 200 ms, never complete
+                    s.sendall(bytes([b]))
+                    time.sleep(0.2)
+                    if time.time() - t0 > grace + 6:
+                        break
+            except OSError:
+                pass
+            results[name] = time.time() - t0
+            s.close()
+
+        def auth_stall():
+            t = rawssh.client(gw, None)  # kex done, never authenticates
+            t0 = time.time()
+            try:
+                while t.is_active() and time.time() - t0 < grace + 6:
+                    t.send_ignore(16)  # traffic must not extend the deadline
+                    time.sleep(0.2)
+            except Exception:
+                pass
+            results["auth"] = time.time() - t0
+            t.close()
+
+        def auth_slow_attempts():
+            t = rawssh.client(gw, None)
+            t0 = time.time()
+            try:
+                while t.is_active() and time.time() - t0 < grace + 6:
+                    try:
+                        t.auth_password("alice", "wrong")
+                    except paramiko.AuthenticationException:
+                        pass
+                    time.sleep(1)
+            except Exception:
+                pass
+            results["auth attempts"] = time.time() - t0
+            t.close()
+
+        kexinit = rawssh.packet(bytes([20]) + os.urandom(16) + b"\0" * 200)
+        threads = [threading.Thread(target=trickle, args=("banner", b"", b"SSH-2.0-" + b"x" * 60)),
+                   threading.Thread(target=trickle, args=("kex", b"SSH-2.0-slow\r\n", kexinit)),
+                   threading.Thread(target=auth_stall),
+                   threading.Thread(target=auth_slow_attempts)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        for stage in ("banner", "kex", "auth", "auth attempts"):
+            with self.subTest(stage=stage):
+                self.assertIn(stage, results)
+                self.assertGreater(results[stage], grace - 0.5)
+                self.assertLess(results[stage], grace + 3)
+        self.assertTrue(wait_for(lambda: gw.log().count("login grace time (3s) exceeded") >= 4, 5),
+                        gw.log()[-2000:])
+        self.login_still_works(gw)
+        probe.check(self)
+
+
+# ======================================================================= floods
+class Floods(Base):
+    def test_sessions_beyond_max_sessions_refused(self):
+        gw = gateway(self, {"max_sessions": 4}).start()
+        probe = Probe(gw)
+        t = self.client(gw)
+        opened, refused = [], 0
+        for _ in range(12):
+            try:
+                opened.append(t.open_session(timeout=5))
+            except paramiko.ChannelException:
+                refused += 1
+        self.assertEqual((len(opened), refused), (4, 8))
+        for ch in opened:
+            ch.exec_command("cat")
+            echo_roundtrip(self, ch)
+        # closing two lets two more in
+        for ch in opened[:2]:
+            ch.close()
+        self.assertTrue(wait_for(lambda: gw.log().count("routed to echo") >= 5))
+        more = []
+        for _ in range(2):  # the server frees the slot when it saw the close
+            self.assertTrue(wait_for(lambda: self._try_open(t, more), 5))
+        self.assertEqual(len(more), 2)
+        with self.assertRaises(paramiko.ChannelException):
+            t.open_session(timeout=5)
+        # a pipelined burst of 300 opens without waiting: all refused, the
+        # connection keeps working
+        n0 = gw.log().count("max_sessions (4) reached")
+        for i in range(300):
+            rawssh.send(t, rawssh.MSG_CHANNEL_OPEN, "session", 5000 + i, 1 << 20, 32768)
+        self.assertTrue(wait_for(lambda: gw.log().count("max_sessions (4) reached") - n0 >= 300, 10))
+        echo_roundtrip(self, opened[2], b"still here\n")
+        t.close()
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def _try_open(self, t, out):
+        try:
+            out.append(t.open_session(timeout=5))
+            return True
+        except paramiko.ChannelException:
+            return False
+
+    def test_channels_beyond_max_channels_refused(self):
+        gw = gateway(self, {"max_channels": 3, "max_sessions": 10}).start()
+        probe = Probe(gw)
+        t = self.client(gw)
+        got = []
+        for _ in range(8):
+            try:
+                got.append(t.open_session(timeout=5))
+            except paramiko.ChannelException:
+                pass
+        self.assertEqual(len(got), 3)
+        self.assertIn("channel refused: max_channels (3) reached", gw.log())
+        got[0].exec_command("cat")
+        echo_roundtrip(self, got[0])
+        t.close()
+        probe.check(self)
+
+    def test_channel_churn_returns_memory(self):
+        gw = gateway(self).start()
+        t = self.client(gw)
+        for _ in range(20):  # warm up malloc's arenas for this pattern
+            ch = t.open_session(timeout=5)
+            ch.exec_command("exit 0")
+            ch.recv_exit_status()
+            ch.close()
+        probe = Probe(gw, warm=False)
+        for i in range(400):
+            ch = t.open_session(timeout=5)
+            if i % 2:
+                ch.exec_command("cat")
+                ch.sendall(b"x" * 1000)
+            ch.close()  # with or without a request, with data in flight
+        ch = t.open_session(timeout=5)
+        ch.exec_command("exit 9")
+        self.assertEqual(ch.recv_exit_status(), 9)
+        t.close()
+        probe.check(self, rss_slack_kb=4 * 1024)
+
+    def _flood_window(self, gw, pid, mode):
+        """Open a channel with a 32 KiB client window and send up to 200 MiB
+        of CHANNEL_DATA regardless of the server's window. Returns (bytes
+        sent, peak RSS kB)."""
+        t = self.client(gw)
+        ch = t.open_session(window_size=32768)
+        if mode == "echo paused":
+            # echo answers everything, the client never reads: its window
+            # fills, echo queues more than 1 MiB and pauses its input
+            ch.exec_command("cat")
+        elif mode == "timer":
+            ch.exec_command("sleep 600000")
+        time.sleep(0.2)
+        chunk = os.urandom(32768)
+        sent, peak = 0, 0
+        try:
+            while sent < (200 << 20) and t.is_active():
+                rawssh.chan_data(t, ch, chunk)
+                sent += len(chunk)
+                if sent % (1 << 20) == 0:
+                    peak = max(peak, rawssh.rss_kb(pid))
+        except (EOFError, OSError, paramiko.SSHException):
+            pass
+        self.assertTrue(rawssh.wait_inactive(t, 10))
+        peak = max(peak, rawssh.rss_kb(pid))
+        t.close()
+        return sent, peak
+
+    def test_peer_ignoring_the_window_is_disconnected(self):
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        pid = probe.pids[0]
+        for mode in ("no request yet", "echo paused", "timer", "echo paused", "no request yet"):
+            with self.subTest(mode=mode):
+                n0 = gw.log().count("peer sent past the channel window")
+                sent, peak = self._flood_window(gw, pid, mode)
+                self.assertTrue(wait_for(
+                    lambda: gw.log().count("peer sent past the channel window") > n0, 5))
+                self.assertLess(sent, 32 << 20, "sent %d bytes before the disconnect" % sent)
+                self.assertLess(peak - probe.rss[pid], 64 * 1024, "peak RSS %d kB" % peak)
+        self.login_still_works(gw)
+        probe.check(self)
+
+
+# ======================================================================= auth
+class Auth(Base):
+    def test_pipelined_password_attempts(self):
+        """50 password requests written at once, without waiting for the
+        answers: the connection ends after max_auth_attempts failures and no
+        more attempts are checked."""
+        gw = gateway(self, {"max_auth_attempts": 3}).start()
+        probe = Probe(gw)
+        t = self.client(gw, None)
+        rawssh.send(t, 5, "ssh-userauth")  # SERVICE_REQUEST
+        time.sleep(0.3)
+        for _ in range(50):
+            rawssh.send(t, 50, "alice", "ssh-connection", "password", False, "wrong")
+        self.assertTrue(rawssh.wait_inactive(t, 10))
+        self.assertTrue(wait_for(lambda: "too many authentication failures" in gw.log(), 5))
+        self.assertLessEqual(gw.log().count("auth failed: user alice method password"), 3)
+        self.login_still_works(gw)
+        probe.check(self)
+
+
+# ======================================================================= integrity
+class Integrity(Base):
+    def test_flipped_byte_after_kex(self):
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        variants = {
+            "chacha20-poly1305": ["-o", "Ciphers=chacha20-poly1305@openssh.com"],
+            "aes256-gcm": ["-o", "Ciphers=aes256-gcm@openssh.com"],
+            "aes128-ctr + hmac-sha2-256-etm": ["-o", "Ciphers=aes128-ctr",
+                                               "-o", "MACs=hmac-sha2-256-etm@openssh.com"],
+            "aes128-ctr + hmac-sha2-256": ["-o", "Ciphers=aes128-ctr",
+                                           "-o", "MACs=hmac-sha2-256"],
+        }
+        data = os.urandom(2 << 20)
+        for name, opts in variants.items():
+            with self.subTest(variant=name):
+                px = rawssh.FlipProxy(gw.port, 300000)  # well after kex and auth
+                self.addCleanup(px.close)
+                argv = gw.ssh_cmd("alice", opts=opts)
+                argv[argv.index("-p") + 1] = str(px.port)
+                n0 = len(closed_reasons(gw))
+                r = subprocess.run(argv + ["cat"], input=data, capture_output=True, timeout=30)
+                self.assertEqual(px.flipped, 1)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertLess(len(r.stdout), len(data))
+                reason = next_close_reason(gw, n0)
+                self.assertRegex(reason, r"HMAC error|Decryption error|MAC|decrypt", reason)
+                px.close()
+        self.login_still_works(gw)
+        probe.check(self)
+
+
+# ======================================================================= faults
+class Faults(Base):
+    def test_emfile_keeps_sessions_and_recovers(self):
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        pid = probe.pids[0]
+        base = rawssh.fd_count(pid)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % pid) and
+                        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard)))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 3, hard))
+        held = []
+        for _ in range(3):
+            t = self.client(gw)
+            ch = t.open_session(timeout=5)
+            ch.exec_command("cat")
+            echo_roundtrip(self, ch)
+            held.append((t, ch))
+        # at the limit: a new connection is not served...
+        s = rawssh.connect(gw)
+        s.settimeout(1.5)
+        with self.assertRaises(socket.timeout):
+            s.recv(100)
+        self.assertIn("Too many open files", gw.log())
+        # ...while the logged-in sessions keep working, channels included
+        for t, ch in held:
+            echo_roundtrip(self, ch, b"under EMFILE\n")
+        ch2 = held[0][0].open_session(timeout=5)
+        ch2.exec_command("exit 4")
+        self.assertEqual(ch2.recv_exit_status(), 4)
+        # freeing one fd lets the waiting connection in
+        held[2][0].close()
+        s.settimeout(10)
+        self.assertTrue(s.recv(100).startswith(b"SSH-2.0-"))
+        s.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for t, ch in held[:2]:
+            echo_roundtrip(self, ch, b"after\n")
+            t.close()
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def test_crashing_plugin_spares_other_workers(self):
+        gw = gateway(self, workers=2).start()
+        probe = Probe(gw)
+        a, b = probe.pids
+        # connections go to the first worker waiting in epoll; stop it so the
+        # other one accepts, to have sessions on both
+        on = {a: [], b: []}
+        for target, other in ((a, b), (b, a)):
+            for _ in range(2):
+                os.kill(other, signal.SIGSTOP)
+                try:
+                    s = rawssh.connect(gw)
+                    self.assertTrue(wait_for(lambda: rawssh.worker_of(gw, s.getsockname()[1])
+                                             is not None, 5))
+                finally:
+                    os.kill(other, signal.SIGCONT)
+                self.assertEqual(rawssh.worker_of(gw, s.getsockname()[1]), target)
+                t = paramiko.Transport(s)
+                self.transports.append(t)
+                t.start_client(timeout=10)
+                t.auth_publickey("alice", paramiko.Ed25519Key.from_private_key_file(
+                    str(gw.key("alice"))))
+                ch = t.open_session(timeout=5)
+                ch.exec_command("cat")
+                echo_roundtrip(self, ch)
+                on[target].append((t, ch))
+        # crash worker a through a new channel on one of its connections
+        boom = on[a][0][0].open_session(timeout=5)
+        boom.exec_command("crash")
+        self.assertTrue(wait_for(lambda: "died from signal 6" in gw.log(), 10))
+        for t, ch in on[a]:
+            self.assertTrue(rawssh.wait_inactive(t, 5))
+        # b's sessions are untouched: old channels and new ones work
+        for t, ch in on[b]:
+            echo_roundtrip(self, ch, b"survivor\n")
+            ch2 = t.open_session(timeout=5)
+            ch2.exec_command("exit 3")
+            self.assertEqual(ch2.recv_exit_status(), 3)
+        self.assertTrue(wait_for(lambda: len(gw.worker_pids()) == 2 and a not in gw.worker_pids(),
+                                 10))
+        self.assertIn(b, gw.worker_pids())
+        self.assertEqual(gw.log().count("died from signal"), 1)
+        self.login_still_works(gw)
+        for t, ch in on[b]:
+            t.close()
+        self.assertTrue(wait_for(lambda: rawssh.fd_count(b) <= probe.fds[b], 10))
+        self.assertLess(rawssh.rss_kb(b) - probe.rss[b], 16 * 1024)
+
+
+if __name__ == "__main__":
+    sgtest.require_build(None)
+    unittest.main()
