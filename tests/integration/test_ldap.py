@@ -259,6 +259,17 @@ class TestTransport(LdapCase):
         gw = self.gateway(conf)
         self.assertRefused(self.login(gw, "bob", "bob-pw"))
         self.assertIn("certificate", gw.log())
+        gw.stop()
+        # verify_hostname false: accepted, with a warning at start
+        gw = self.gateway(dict(conf, verify_hostname=False))
+        self.assertLogin(self.login(gw, "bob", "bob-pw"), "user=bob")
+        self.assertIn("verify_hostname is false", gw.log())
+
+    def test_group_search_failure_fails_closed(self):
+        gw = self.gateway(ldap_conf(group_base_dn="ou=nowhere," + LDAP_D.base))
+        self.assertRefused(self.login(gw, "bob", "bob-pw"))
+        self.assertIn("group search in \"ou=nowhere", gw.log())
+        self.assertIn("fail closed", gw.log())
 
     def test_failover(self):
         dead = "ldap://127.0.0.1:%d/" % sgtest.free_port()
