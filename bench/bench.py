@@ -59,7 +59,7 @@ def parse_args(argv):
     a = ap.parse_args(argv)
     a.runs = a.runs or (1 if a.smoke else 5)
     a.size_mib = a.size_mib or (4 if a.smoke else 1024)
-    a.idle = [int(x) for x in (a.idle or ("20,50" if a.smoke else "1000,10000")).split(",") if x]
+    a.idle = [int(x) for x in (a.idle or ("50,100" if a.smoke else "1000,10000")).split(",") if x]
     a.idle_runs = a.idle_runs or (1 if a.smoke else 3)
     a.ciphers = [c for c in a.ciphers.split(",") if c]
     a.only = set(x for x in a.only.split(",") if x)
@@ -254,10 +254,11 @@ def main(argv):
                 order = ["sshd", "sshgate"] if i % 2 == 0 else ["sshgate", "sshd"]
                 for name in order:
                     s = srv.get(name)
-                    if s is None or name in errs:
-                        continue
+                    nfail = len(errs.get(name, ()))
+                    if s is None or (nfail and smoke) or (nfail >= 2 and not raw[key][name]):
+                        continue   # smoke: one failure ends it; full: give up after 2 straight
                     if not s.alive():
-                        errs[name] = "server process died: " + s.log_tail(300)
+                        errs.setdefault(name, []).append("server process died: " + s.log_tail(300))
                         continue
                     extra = {}
                     if fn is figures.idle_conns and name in estimates:
@@ -266,11 +267,11 @@ def main(argv):
                     try:
                         val = fn(s, ctx, **kw, **extra)
                     except Failure as e:
-                        errs[name] = str(e)
+                        errs.setdefault(name, []).append(str(e))
                         print(f"  {key:<22} {name:<8} run {i + 1}/{runs}: FAILED {e}", flush=True)
                         continue
                     except Exception as e:  # a bench bug must not hide the other server
-                        errs[name] = f"{type(e).__name__}: {e}"
+                        errs.setdefault(name, []).append(f"{type(e).__name__}: {e}")
                         print(f"  {key:<22} {name:<8} run {i + 1}/{runs}: ERROR {e!r}", flush=True)
                         continue
                     raw[key][name].append(val)
@@ -293,9 +294,12 @@ def main(argv):
                 vals = [v[vkey] for v in raw[task][name] if vkey in v]
                 row[name] = statistics.median(vals) if vals else None
                 row[name + "_runs"] = vals
+                fails = raw[task]["errors"].get(name, [])
                 if row[name] is None:
-                    whys.append(f"{name}: " + (raw[task]["errors"].get(name)
-                                               or why_down.get(name, "no value")))
+                    whys.append(f"{name}: " + (fails[0] if fails else why_down.get(name, "no value")))
+                elif fails:
+                    whys.append(f"{name}: {len(fails)} of {len(fails) + len(vals)} runs failed "
+                                f"(median of the rest): {fails[0]}")
             row["ratio"] = (row["sshgate"] / row["sshd"]
                             if row["sshd"] and row["sshgate"] is not None else None)
             row["why"] = "; ".join(whys)
@@ -313,7 +317,8 @@ def main(argv):
         if msg:
             print("sgbench: " + msg)
         print(f"\nsgbench: results in {out}/{a.name}.{{json,md,png}} ({meta['seconds']} s)")
-        missing = [r["label"] for r in rows if r["sshd"] is None or r["sshgate"] is None]
+        missing = [r["label"] for r in rows if r["sshd"] is None or r["sshgate"] is None
+                   or r["why"]]
         if smoke and missing:
             print(f"sgbench: smoke FAILED: {len(missing)} figure(s) not measured", file=sys.stderr)
             return 1

@@ -45,7 +45,7 @@ def run(argv, timeout, input=None):
         err = (p.stderr or b"").decode(errors="replace").strip().splitlines()
         out = (p.stdout or b"").decode(errors="replace").strip().splitlines()
         msg = err[-1] if err else (out[-1] if out else "")
-        raise Failure(f"exit {p.returncode}: {msg[:200]}")
+        raise Failure(f"exit {p.returncode}: {msg[:200] or 'no diagnostic on stdout/stderr'}")
     return p
 
 

@@ -52,7 +52,7 @@ def text_table(rows):
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(b, widths)).rstrip())
     notes = [f"  {r['label']}: {r['why']}" for r in rows if r.get("why")]
     if notes:
-        lines += ["", "not measured:"] + notes
+        lines += ["", "not measured / failed runs:"] + notes
     return "\n".join(lines)
 
 
@@ -72,7 +72,7 @@ def markdown(rows, meta):
                    f"{fmt(r['ratio'])} | {target_text(r.get('target'))} | {r['verdict']} |")
     notes = [r for r in rows if r.get("why")]
     if notes:
-        out += ["", "Not measured:", ""]
+        out += ["", "Not measured, or runs that failed:", ""]
         out += [f"- {r['label']}: {r['why']}" for r in notes]
     return "\n".join(out) + "\n"
 
