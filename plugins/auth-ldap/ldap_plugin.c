@@ -477,6 +477,12 @@ static int ldap_init(const struct sg_host *h, const sg_plugin_ref *self, const c
     }
     st->authoritative = conf->authoritative;
     st->keys_enabled = conf->key_attribute[0] != '\0';
+    if (st->keys_enabled && conf->mode == SG_LDAP_MODE_AD && !conf->bind_dn) {
+        /* AD refuses anonymous searches: keys need a service account */
+        st->keys_enabled = false;
+        h->log(self, NULL, SG_LOG_VERBOSE,
+               "ldap: publickey disabled: Active Directory mode without bind_dn");
+    }
     if (!conf->verify_hostname)
         h->log(self, NULL, SG_LOG_ERROR,
                "ldap: verify_hostname is false: libldap then tolerates any server certificate "
