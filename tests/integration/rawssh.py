@@ -45,6 +45,19 @@ def fd_count(pid):
         return -1
 
 
+def fd_list(pid):
+    out = []
+    try:
+        for fd in sorted(os.listdir("/proc/%d/fd" % pid), key=int):
+            try:
+                out.append("%s->%s" % (fd, os.readlink("/proc/%d/fd/%s" % (pid, fd))))
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return " ".join(out)
+
+
 def rss_kb(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -91,7 +104,8 @@ class Probe:
         test.assertEqual(sorted(gw.worker_pids()), pids or self.pids, "a worker was replaced")
         for p in (pids or self.pids):
             ok = wait_for(lambda: fd_count(p) <= self.fds[p], timeout)
-            test.assertTrue(ok, "worker %d: %d fds, baseline %d" % (p, fd_count(p), self.fds[p]))
+            test.assertTrue(ok, "worker %d: %d fds, baseline %d: %s" % (p, fd_count(p), self.fds[p],
+                                                                         fd_list(p)))
             test.assertLess(rss_kb(p) - self.rss[p], rss_slack_kb,
                             "worker %d RSS %d kB, baseline %d kB" % (p, rss_kb(p), self.rss[p]))
 
@@ -223,7 +237,8 @@ def _tcp_inode(server_port, client_port):
     """Inode of the server-side socket of the connection from client_port."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = open(table).read().splitlines()[1:]
+            with open(table) as f:
+                lines = f.read().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
