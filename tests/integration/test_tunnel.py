@@ -556,6 +556,45 @@ class TunnelTest(unittest.TestCase):
         self.assertEqual(q.returncode, 255)
         self.assertIn("remote port forwarding failed", self.stderr_of(q))
 
+    def test_abrupt_closes_under_load(self):
+        """Many connections through -L and -R, closed at random points (RST,
+        half-close, mid-transfer), then the tunnels still work."""
+        import random
+        rnd = random.Random(5)
+        lp, _ = self.local_forward("alice", "127.0.0.1", self.echo.port)
+        rp = sgtest.free_port()
+        p = self.ssh_bg("alice", "-o", "ExitOnForwardFailure=yes",
+                        "-R", "127.0.0.1:%d:127.0.0.1:%d" % (rp, self.echo.port))
+        self.assertTrue(self.wait_listen(rp, p), self.stderr_of(p))
+        workers = self.gw.worker_pids()
+
+        def one(i):
+            port = lp if i % 2 else rp
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(os.urandom(rnd.randint(1, 300000)))
+                how = i % 3
+                if how == 0:    # reset without reading
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                elif how == 1:  # half-close, read a little
+                    s.shutdown(socket.SHUT_WR)
+                    s.recv(1000)
+                else:           # read some then drop
+                    s.recv(rnd.randint(1, 50000))
+                s.close()
+            except OSError:
+                pass
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(48)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        self.assertEqual(self.gw.worker_pids(), workers, "worker restarted")
+        for port in (lp, rp):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                d = os.urandom(100000)
+                self.assertEqual(sha(round_trip(s, d)), sha(d))
+
     # ------------------------------------------------------------ memory
     def test_slow_reader_memory_bounded(self):
         sink = Server(sink_handler)
