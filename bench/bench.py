@@ -161,6 +161,18 @@ def figure_rows(a, smoke, cps_levels):
     return rows
 
 
+def update_readme(table_md):
+    """Put the latest full run's table into bench/README.md between markers."""
+    path = HERE / "README.md"
+    text = path.read_text()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin not in text or end not in text:
+        return
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{begin}\n{table_md}\n![ratios](results/latest.png)\n{end}{tail}")
+
+
 def on_signal(signum, frame):
     raise SystemExit(128 + signum)     # unwinds through main's cleanup
 
@@ -313,6 +325,8 @@ def main(argv):
         out.mkdir(parents=True, exist_ok=True)
         report.write_json(out / f"{a.name}.json", rows, meta, raw)
         (out / f"{a.name}.md").write_text(report.markdown(rows, meta))
+        if not smoke and out.resolve() == (HERE / "results").resolve() and a.name == "latest":
+            update_readme(report.markdown(rows, meta))
         msg = report.chart(out / f"{a.name}.png", rows, meta)
         if msg:
             print("sgbench: " + msg)
