@@ -176,13 +176,16 @@ static void auth_fail(struct sg_auth_job *j, const char *why)
             SG_INFO(c->id, "source %s penalised for %ds after repeated auth failures", c->peer_ip,
                     cfg->limits.per_source_penalty);
     }
-    ssh_message_auth_set_methods(j->msg, sg_auth_next_methods(cfg, (int)c->methods_done));
-    ssh_message_reply_default(j->msg);
     if (j->kind != J_NONE && c->auth_failures >= cfg->limits.max_auth_attempts) {
+        /* like OpenSSH: the attempt that reaches the limit is answered with
+         * the disconnect itself, so the client sees why */
         SG_INFO(c->id, "too many authentication failures for %s from %s", c->user ? c->user : "?",
                 c->peer_ip);
         sg_conn_close(c, SSH2_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
                       "Too many authentication failures");
+    } else {
+        ssh_message_auth_set_methods(j->msg, sg_auth_next_methods(cfg, (int)c->methods_done));
+        ssh_message_reply_default(j->msg);
     }
     job_end(j);
 }
