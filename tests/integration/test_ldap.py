@@ -29,6 +29,10 @@ def setUpModule():
     sgtest.require_build(None)
     if not (sgtest.PLUGIN_DIR / "auth-ldap.so").exists():
         raise unittest.SkipTest("auth-ldap.so not built")
+    import shutil
+    for tool in ("/usr/sbin/slapd", "/usr/sbin/slappasswd", "ldapadd", "sshpass", "openssl"):
+        if not shutil.which(tool):
+            raise unittest.SkipTest("%s not installed (Debian: slapd ldap-utils sshpass)" % tool)
     import tempfile
     TMP = pathlib.Path(tempfile.mkdtemp(prefix="sg-ldap-"))
     CAROL_KEY = sgtest.keygen(TMP / "id_carol")
