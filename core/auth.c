@@ -38,6 +38,7 @@ struct sg_auth_job {
     int n_answers;
     size_t next_plugin;
     struct sg_request *req;
+    sg_ltimer *timer;    /* limits.timeout while a plugin has not answered */
 };
 
 static const struct {
@@ -130,6 +131,8 @@ static void job_free(struct sg_auth_job *j)
 {
     if (!j)
         return;
+    if (j->timer)
+        sg_timer_cancel(sg_w->loop, j->timer);
     if (j->msg)
         ssh_message_free(j->msg);
     if (j->param) {
@@ -242,6 +245,35 @@ static void send_kbd_prompts(struct sg_auth_job *j)
 }
 
 static void job_run(struct sg_auth_job *j);
+static void step_done(struct sg_auth_job *j, int r, bool partial, const char *avail);
+
+/* A plugin that keeps an auth decision pending longer than limits.timeout is
+ * taken as a refusal (fail closed); its late answer is then dropped. */
+static void job_timeout_cb(void *arg)
+{
+    struct sg_auth_job *j = arg;
+    struct sg_conn *c = j->c;
+    j->timer = NULL;
+    if (!j->req)
+        return;
+    struct sg_request *r = j->req;
+    SG_INFO(c->id, "auth %s for %s: plugin %s did not answer within %ds: refused", j->method,
+            c->user ? c->user : "?", r->plugin ? r->plugin->name : "?", sg_w->cfg->limits.timeout);
+    /* detach the request: host->complete will free it */
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->conn = NULL;
+    r->next = r->prev = NULL;
+    j->req = NULL;
+    c->dispatch_depth++;
+    step_done(j, SG_DENY, false, NULL);
+    c->dispatch_depth--;
+    sg_conn_touch(c);
+}
 
 static void step_done(struct sg_auth_job *j, int r, bool partial, const char *avail)
 {
@@ -363,6 +395,9 @@ static void job_run(struct sg_auth_job *j)
         if (r == SG_AGAIN) {
             j->req = req;
             c->lane_busy[SG_LANE_AUTH] = true;
+            if (sg_w->cfg->limits.timeout > 0 && !j->timer)
+                j->timer = sg_timer_add(sg_w->loop, (uint64_t)sg_w->cfg->limits.timeout * 1000,
+                                        job_timeout_cb, j);
             return;
         }
         sg_request_free(req);
@@ -383,6 +418,10 @@ void sg_auth_complete(struct sg_request *r, int result, bool partial, const char
     }
     struct sg_auth_job *j = c->auth_job;
     j->req = NULL;
+    if (j->timer) {
+        sg_timer_cancel(sg_w->loop, j->timer);
+        j->timer = NULL;
+    }
     char *avail_copy = avail ? strdup(avail) : NULL;
     sg_request_free(r);
     c->dispatch_depth++;

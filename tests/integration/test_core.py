@@ -187,6 +187,17 @@ class Core(unittest.TestCase):
         self.assertIn(b"method=password", r.stdout)
         self.assertIn("partial success: publickey for alice", gw.log())
 
+    def test_auth_plugin_that_never_answers_is_refused_at_timeout(self):
+        users = dict(USERS, hang={"password": "pw-hang"})
+        gw = gateway(self, users=users, config={"auth": {"chain": ["echo", "auth-file"]},
+                                                "limits": {"timeout": 2}}).start()
+        t0 = time.time()
+        r = gw.ssh("hang", "exit 0", password="pw-hang", timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertLess(time.time() - t0, 10)
+        self.assertIn("plugin echo did not answer within 2s", gw.log())
+        self.assertEqual(gw.ssh("alice", "exit 2").returncode, 2)
+
     def test_banner_and_version(self):
         gw = gateway(self, config={"banner": "Authorized use only\n",
                                    "version_string": "sshgate_test"}).start()

@@ -10,6 +10,8 @@
  *   "lines"    EOL framing: each line is sent back prefixed with "[n]"
  *   "records N" record framing: each N-byte record sent back prefixed with "<len>"
  * A route config {"deny": true} makes the plugin refuse the request.
+ * In the auth chain, the user "hang" gets SG_AGAIN and never an answer (to
+ * test limits.timeout); every other user is declined.
  */
 #include <plugin.h>
 
@@ -43,6 +45,11 @@ static int echo_init(const struct sg_host *h, const sg_plugin_ref *self, const c
 }
 
 static void echo_fini(void *state) {}
+
+static int echo_auth(void *state, sg_conn *conn, struct sg_ev_auth *ev)
+{
+    return strcmp(ev->user, "hang") == 0 ? SG_AGAIN : SG_DECLINED;
+}
 
 static void finish(struct echo_chan *e, int status)
 {
@@ -189,6 +196,7 @@ static const struct sg_plugin echo_plugin = {
     .caps = SG_CAP_SESSION | SG_CAP_SUBSYSTEM,
     .init = echo_init,
     .fini = echo_fini,
+    .on_auth_request = echo_auth,
     .on_channel_request = echo_request,
     .on_channel_requested = echo_requested,
     .on_channel_data = echo_data,
