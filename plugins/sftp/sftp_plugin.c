@@ -173,8 +173,11 @@ static void flush(struct sftp_session *s)
     while (!s->dead && sftp_wbuf_pending(&s->out) > 0) {
         n = s->host->chan_send(s->ch, SG_STDOUT, s->out.p + s->out.head,
                                sftp_wbuf_pending(&s->out));
-        if (n == SG_E_WOULDBLOCK || n == 0)
+        if (n == SG_E_WOULDBLOCK || n == 0) {
+            s->host->log(s->self, s->conn, SG_LOG_DEBUG, "sftp: output waits (%zu queued)",
+                         sftp_wbuf_pending(&s->out));
             return;
+        }
         if (n < 0) {
             fatal(s, "channel send failed");
             return;
@@ -276,6 +279,8 @@ static void update_flow(struct sftp_session *s)
     else
         want = sftp_wbuf_pending(&s->out) >= SFTP_OUTQ_HIGH || s->resume_timer != NULL;
     if (want != s->paused) {
+        s->host->log(s->self, s->conn, SG_LOG_DEBUG, "sftp: input %s (%zu queued, %zu buffered)",
+                     want ? "paused" : "resumed", sftp_wbuf_pending(&s->out), s->in_len);
         s->paused = want;
         s->host->chan_pause_input(s->ch, want);
     }
@@ -283,6 +288,8 @@ static void update_flow(struct sftp_session *s)
     if (s->eof && !has_packet(s) && sftp_wbuf_pending(&s->out) == 0 && !s->close_sent) {
         sftp_close_all_handles(s);
         s->close_sent = true;
+        /* like sftp-server exiting 0 under sshd: scp checks it */
+        s->host->chan_exit_status(s->ch, 0);
         s->host->chan_close(s->ch);
     }
 }
@@ -395,8 +402,14 @@ static void sftp_on_channel_requested(void *state, sg_chan *ch,
     struct sftp_plugin *pl = state;
     struct sftp_session *s = pl->host->chan_get_ctx(ch);
 
-    if (s)
-        s->host->log(s->self, s->conn, SG_LOG_VERBOSE, "sftp session started for %s", s->user);
+    if (!s)
+        return;
+    s->host->log(s->self, s->conn, SG_LOG_VERBOSE, "sftp session started for %s", s->user);
+    /* Clients send INIT right behind the subsystem request. Bytes that
+     * reached the host before the channel had an owner may still sit in its
+     * transport buffer; asking for plain framing makes the host deliver
+     * them now instead of when the next packet arrives. */
+    s->host->chan_set_record_length(ch, 0);
 }
 
 static void sftp_on_channel_data(void *state, sg_chan *ch, const struct sg_ev_data *ev)

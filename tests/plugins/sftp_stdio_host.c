@@ -117,6 +117,20 @@ static int h_chan_close(sg_chan *ch)
     return SG_OK;
 }
 
+static int h_chan_set_record_length(sg_chan *ch, size_t n)
+{
+    (void)ch;
+    return n == 0 ? SG_OK : SG_E_UNSUPPORTED;
+}
+
+static int h_chan_exit_status(sg_chan *ch, int status)
+{
+    (void)ch;
+    if (status != 0)
+        fprintf(stderr, "host: exit-status %d\n", status);
+    return SG_OK;
+}
+
 static void h_chan_pause_input(sg_chan *ch, bool p)
 {
     (void)ch;
@@ -185,6 +199,8 @@ int main(int argc, char **argv)
     host.chan_send = h_chan_send;
     host.chan_close = h_chan_close;
     host.chan_pause_input = h_chan_pause_input;
+    host.chan_set_record_length = h_chan_set_record_length;
+    host.chan_exit_status = h_chan_exit_status;
     host.timer_add = h_timer_add;
     host.timer_cancel = h_timer_cancel;
     host.disconnect = h_disconnect;
