@@ -189,6 +189,13 @@ static int data_cb(ssh_session s, ssh_channel ch, void *data, uint32_t len, int 
     struct sg_chan *h = userdata;
     if (h->conn->closing || h->finalized)
         return (int)len;
+    if (h->conn->in_libssh_call) {
+        /* libssh read input while flushing a write made for a plugin: the
+         * plugin is inside a host call, so deliver later, from the loop */
+        h->resume_pending = true;
+        sg_conn_touch(h->conn);
+        return 0;
+    }
     if (h->paused || h->inq_len > h->inq_off || (!h->owner && strcmp(h->type, "session") == 0)) {
         if (len > SG_WINDOW_LIMIT) {
             sg_conn_close(h->conn, SSH2_DISCONNECT_PROTOCOL_ERROR,
@@ -481,6 +488,9 @@ static void request_decided(struct sg_chan *h, ssh_message m, int r)
 {
     if (r == SG_OK) {
         ssh_message_channel_request_reply_success(m);
+        /* data that came before the routing waits in libssh: pull it */
+        h->resume_pending = true;
+        sg_conn_touch(h->conn);
         if (h->owner->desc->on_channel_requested) {
             struct sg_ev_channel_requested ev = {.size = sizeof(ev), .channel_id = h->id,
                                                  .type = h->request};
@@ -895,8 +905,10 @@ long sg_chan_send(struct sg_chan *h, int stream, const void *data, size_t len)
     size_t n = len < room ? len : room;
     if (n > 1u << 20)
         n = 1u << 20;
+    h->conn->in_libssh_call++;
     int rc = stream == SG_STDERR ? ssh_channel_write_stderr(h->ch, data, (uint32_t)n)
                                  : ssh_channel_write(h->ch, data, (uint32_t)n);
+    h->conn->in_libssh_call--;
     if (rc < 0)
         return SG_E_IO;
     h->bytes_out += (uint64_t)rc;
@@ -916,23 +928,30 @@ int sg_chan_send_eof(struct sg_chan *h)
         return SG_OK;
     h->eof_sent = true;
     sg_conn_touch(h->conn);
-    return ssh_channel_send_eof(h->ch) == SSH_OK ? SG_OK : SG_E_IO;
+    h->conn->in_libssh_call++;
+    int rc = ssh_channel_send_eof(h->ch);
+    h->conn->in_libssh_call--;
+    return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
 int sg_chan_exit_status(struct sg_chan *h, int status)
 {
     if (!h->ch || !h->opened || h->close_sent || h->remote_closed)
         return SG_E_STATE;
-    return ssh_channel_request_send_exit_status(h->ch, status) == SSH_OK ? SG_OK : SG_E_IO;
+    h->conn->in_libssh_call++;
+    int rc = ssh_channel_request_send_exit_status(h->ch, status);
+    h->conn->in_libssh_call--;
+    return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
 int sg_chan_exit_signal(struct sg_chan *h, const char *sig, bool core, const char *msg)
 {
     if (!h->ch || !h->opened || h->close_sent || h->remote_closed)
         return SG_E_STATE;
-    return ssh_channel_request_send_exit_signal(h->ch, sig, core ? 1 : 0, msg ? msg : "", "") == SSH_OK
-               ? SG_OK
-               : SG_E_IO;
+    h->conn->in_libssh_call++;
+    int rc = ssh_channel_request_send_exit_signal(h->ch, sig, core ? 1 : 0, msg ? msg : "", "");
+    h->conn->in_libssh_call--;
+    return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
 int sg_chan_close(struct sg_chan *h)
@@ -946,7 +965,10 @@ int sg_chan_close(struct sg_chan *h)
         sg_chan_send_eof(h);
     h->close_sent = true;
     sg_conn_touch(h->conn);
-    return ssh_channel_close(h->ch) == SSH_OK ? SG_OK : SG_E_IO;
+    h->conn->in_libssh_call++;
+    int rc = ssh_channel_close(h->ch);
+    h->conn->in_libssh_call--;
+    return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
 void sg_chan_pause(struct sg_chan *h, bool paused)
@@ -1017,7 +1039,9 @@ int sg_chan_open_forwarded(struct sg_conn *c, struct sg_plugin_ref *p, const cha
     set_callbacks(h);
     h->fwd_opening = true;
     *out = h;
+    c->in_libssh_call++;
     int rc = ssh_channel_open_reverse_forward(h->ch, h->fwd_addr, h->fwd_port, h->orig_addr, h->orig_port);
+    c->in_libssh_call--;
     if (rc == SSH_OK) {
         h->fwd_opening = false;
         h->opened = true;

@@ -248,7 +248,7 @@ int sg_worker_run(const struct sg_config *cfg, const struct sg_listener *ls, siz
     sigdelset(&set, SIGHUP); /* blocked and ignored: the master reloads */
     g_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     ssh_init();
-    w.loop = sg_loop_new(2);
+    w.loop = sg_loop_new(4); /* blocking plugin work: hashing, DNS, LDAP */
     if (!w.loop || g_sigfd < 0) {
         SG_ERR(0, "worker %d: cannot create the event loop", slot);
         goto out;

@@ -663,7 +663,11 @@ void sg_sessions_after_dispatch(void *arg)
                 }
                 teardown(c);
             } else {
-                sg_channels_after_dispatch(c);
+                /* requests libssh read during a flush made for a plugin */
+                if (c->kex_done && c->connected_fired)
+                    drain_messages(c);
+                if (!c->closing)
+                    sg_channels_after_dispatch(c);
                 if (!c->closing)
                     update_interest(c);
                 else

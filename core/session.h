@@ -69,6 +69,7 @@ struct sg_conn {
     struct sg_conn *next_dirty;
     bool is_dirty;
     int dispatch_depth;
+    int in_libssh_call;       /* >0: a host call is inside libssh (input is held back) */
 
     /* auth */
     char *user;

@@ -503,7 +503,10 @@ struct sg_host {
     void (*tunnel_closed)(sg_conn *conn, int direction, const char *address, int port);
 
     /* ---- asynchronous decisions ------------------------------------- */
-    /* Finish an SG_AGAIN: result SG_OK, SG_DENY or SG_E_*. For auth events
+    /* Finish an SG_AGAIN: result SG_OK, SG_DENY or SG_E_*; for auth events
+     * also SG_DECLINED (the host then asks the next plugin of the chain).
+     * An auth decision still pending after config limits.timeout seconds is
+     * taken as SG_DENY; the late complete() is then accepted and ignored. For auth events
      * the outputs (partial_success, available_methods) are passed here;
      * for tunnels `port` is the bound port; for channel opens deny_reason.
      * `extra` may be NULL. Safe if the connection already ended (ignored). */
