@@ -7,13 +7,17 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pty.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -244,16 +248,28 @@ int sp_pty_modes_apply(int fd, const uint8_t *modes, size_t len)
 
 /* ================================================================ spawn */
 
-/* --- child side: async-signal-safe helpers only --- */
+/* --- child side ---
+ * The child is started with clone(CLONE_VM | CLONE_VFORK): it runs on its
+ * own small stack in the parent's memory while the parent is suspended until
+ * it execs or exits. So the worker never runs while a copy of its fds
+ * exists in a child (a fork()ed child would hold every socket and epoll-
+ * registered fd of the worker until it reached close_range), and nothing is
+ * copied. Rules for this code: only syscalls and pure functions, no malloc,
+ * no stdio, no glibc wrappers with process-wide side effects (the set*id
+ * wrappers would broadcast to the parent's threads: raw syscalls are used),
+ * no writes to the parent's memory. Not instrumented by ASan (its stack is
+ * not a stack ASan knows). */
+#define SP_CHILD __attribute__((no_sanitize_address, noinline))
+#define SP_CHILD_STACK (256 * 1024)
 
-static void sp_put(char *buf, size_t cap, size_t *n, const char *s)
+SP_CHILD static void sp_put(char *buf, size_t cap, size_t *n, const char *s)
 {
     while (*s && *n + 1 < cap)
         buf[(*n)++] = *s++;
     buf[*n] = '\0';
 }
 
-static void sp_child_fail(const char *what, const char *arg, int err, int code)
+SP_CHILD static void sp_child_fail(const char *what, const char *arg, int err, int code)
 {
     char msg[768];
     size_t n = 0;
@@ -272,7 +288,7 @@ static void sp_child_fail(const char *what, const char *arg, int err, int code)
     _exit(code);
 }
 
-static void sp_child_exec(const struct sp_spawn_spec *s)
+SP_CHILD static void sp_child_exec(const struct sp_spawn_spec *s)
 {
     if (strchr(s->file, '/')) {
         execve(s->file, s->argv, s->envp);
@@ -305,7 +321,7 @@ static void sp_child_exec(const struct sp_spawn_spec *s)
     sp_child_fail("cannot execute", s->file, saved, saved == ENOENT ? 127 : 126);
 }
 
-static void sp_child_setup_fd(int from, int to)
+SP_CHILD static void sp_child_setup_fd(int from, int to)
 {
     if (from == to) {
         int fl = fcntl(to, F_GETFD);
@@ -316,7 +332,8 @@ static void sp_child_setup_fd(int from, int to)
     }
 }
 
-static void sp_child(const struct sp_spawn_spec *s, int in_r, int out_w, int err_w, int slave)
+SP_CHILD static void sp_child(const struct sp_spawn_spec *s, int in_r, int out_w, int err_w,
+                              int slave)
 {
     /* Dispositions: SIG_IGN survives exec, so reset everything; unblock all. */
     struct sigaction sa;
@@ -342,13 +359,13 @@ static void sp_child(const struct sp_spawn_spec *s, int in_r, int out_w, int err
         sp_child_setup_fd(err_w, 2);
     }
     if (s->set_ids) {
-        if (setgroups(s->ngroups, s->groups) < 0)
+        if (syscall(SYS_setgroups, s->ngroups, s->groups) < 0)
             sp_child_fail("setgroups", NULL, errno, 126);
-        if (setgid(s->gid) < 0)
+        if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0)
             sp_child_fail("setgid", NULL, errno, 126);
-        if (setuid(s->uid) < 0)
+        if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0)
             sp_child_fail("setuid", NULL, errno, 126);
-        if (s->uid != 0 && setuid(0) == 0)
+        if (s->uid != 0 && syscall(SYS_setresuid, 0, 0, 0) == 0)
             sp_child_fail("setuid", "(could regain root)", EPERM, 126);
     }
     if (s->workdir && chdir(s->workdir) < 0)
@@ -357,7 +374,40 @@ static void sp_child(const struct sp_spawn_spec *s, int in_r, int out_w, int err
     sp_child_exec(s);
 }
 
+struct sp_child_args {
+    const struct sp_spawn_spec *spec;
+    int in_r, out_w, err_w, slave;
+};
+
+SP_CHILD static int sp_child_main(void *arg)
+{
+    struct sp_child_args *a = arg;
+    sp_child(a->spec, a->in_r, a->out_w, a->err_w, a->slave); /* never returns */
+    return 127;
+}
+
 /* --- parent side --- */
+
+/* Start the child (see "child side" above). Returns its pid or -errno. */
+static pid_t sp_clone(struct sp_child_args *args)
+{
+    pid_t pid;
+    void *stack = mmap(NULL, SP_CHILD_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return -errno;
+    /* no signal handler of the worker may run in the child before it reset
+     * them: block everything around the clone (the child unblocks) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = clone(sp_child_main, (char *)stack + SP_CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                args);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, SP_CHILD_STACK);
+    return pid < 0 ? -saved : pid;
+}
 
 /* Move fd above 2 (so dup2 in the child never clobbers), keep CLOEXEC. */
 static int sp_high_fd(int fd)
@@ -433,14 +483,13 @@ int sp_spawn(const struct sp_spawn_spec *s, struct sp_child *c, char *err, size_
         }
     }
 
-    pid_t pid = fork();
+    struct sp_child_args args = {s, in[0], out[1], errp[1], slave};
+    pid_t pid = sp_clone(&args);
     if (pid < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "fork: %s", strerror(errno));
+        rc = (int)pid;
+        snprintf(err, errlen, "clone: %s", strerror((int)-pid));
         goto out;
     }
-    if (pid == 0)
-        sp_child(s, in[0], out[1], errp[1], slave); /* never returns */
 
     c->pid = pid;
     c->pidfd = pidfd_open(pid, 0);
