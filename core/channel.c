@@ -909,6 +909,7 @@ long sg_chan_send(struct sg_chan *h, int stream, const void *data, size_t len)
     int rc = stream == SG_STDERR ? ssh_channel_write_stderr(h->ch, data, (uint32_t)n)
                                  : ssh_channel_write(h->ch, data, (uint32_t)n);
     h->conn->in_libssh_call--;
+    h->conn->drain_pending = true;
     if (rc < 0)
         return SG_E_IO;
     h->bytes_out += (uint64_t)rc;
@@ -931,6 +932,7 @@ int sg_chan_send_eof(struct sg_chan *h)
     h->conn->in_libssh_call++;
     int rc = ssh_channel_send_eof(h->ch);
     h->conn->in_libssh_call--;
+    h->conn->drain_pending = true;
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -941,6 +943,7 @@ int sg_chan_exit_status(struct sg_chan *h, int status)
     h->conn->in_libssh_call++;
     int rc = ssh_channel_request_send_exit_status(h->ch, status);
     h->conn->in_libssh_call--;
+    h->conn->drain_pending = true;
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -951,6 +954,7 @@ int sg_chan_exit_signal(struct sg_chan *h, const char *sig, bool core, const cha
     h->conn->in_libssh_call++;
     int rc = ssh_channel_request_send_exit_signal(h->ch, sig, core ? 1 : 0, msg ? msg : "", "");
     h->conn->in_libssh_call--;
+    h->conn->drain_pending = true;
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -968,6 +972,7 @@ int sg_chan_close(struct sg_chan *h)
     h->conn->in_libssh_call++;
     int rc = ssh_channel_close(h->ch);
     h->conn->in_libssh_call--;
+    h->conn->drain_pending = true;
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -1042,6 +1047,7 @@ int sg_chan_open_forwarded(struct sg_conn *c, struct sg_plugin_ref *p, const cha
     c->in_libssh_call++;
     int rc = ssh_channel_open_reverse_forward(h->ch, h->fwd_addr, h->fwd_port, h->orig_addr, h->orig_port);
     c->in_libssh_call--;
+    c->drain_pending = true;
     if (rc == SSH_OK) {
         h->fwd_opening = false;
         h->opened = true;
@@ -1098,6 +1104,8 @@ static void inq_fill(struct sg_chan *h)
             h->inq_cap = cap;
         }
         int n = ssh_channel_read_nonblocking(h->ch, h->inq + h->inq_len, RESUME_CHUNK, 0);
+        h->conn->drain_pending = true; /* the read may have taken in requests */
+        sg_conn_touch(h->conn);
         if (n <= 0)
             return;
         h->inq_len += (size_t)n;
@@ -1145,6 +1153,7 @@ static void chan_after(struct sg_chan *h)
     if (h->fwd_opening) {
         int rc = ssh_channel_open_reverse_forward(h->ch, h->fwd_addr, h->fwd_port, h->orig_addr,
                                                   h->orig_port);
+        c->drain_pending = true;
         if (rc == SSH_OK) {
             h->fwd_opening = false;
             h->opened = true;

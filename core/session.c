@@ -664,8 +664,10 @@ void sg_sessions_after_dispatch(void *arg)
                 teardown(c);
             } else {
                 /* requests libssh read during a flush made for a plugin */
-                if (c->kex_done && c->connected_fired)
+                if (c->drain_pending && c->kex_done && c->connected_fired) {
+                    c->drain_pending = false;
                     drain_messages(c);
+                }
                 if (!c->closing)
                     sg_channels_after_dispatch(c);
                 if (!c->closing)

@@ -70,6 +70,7 @@ struct sg_conn {
     bool is_dirty;
     int dispatch_depth;
     int in_libssh_call;       /* >0: a host call is inside libssh (input is held back) */
+    bool drain_pending;       /* libssh may have queued requests outside conn_io_cb */
 
     /* auth */
     char *user;
