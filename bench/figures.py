@@ -35,12 +35,50 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def run(argv, timeout, input=None):
+STALL_SECONDS = 20
+
+
+def _file_size(path):
     try:
-        p = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"timeout after {timeout}s: {' '.join(argv[:6])}")
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+def run(argv, timeout, input=None, watch=None):
+    """Run a client to completion. watch: a path whose size must keep growing;
+    a transfer that makes no progress for STALL_SECONDS fails at once instead
+    of waiting for the whole timeout."""
+    if watch is None:
+        try:
+            p = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"timeout after {timeout}s: {' '.join(argv[:6])}")
+    else:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
+                                subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        box = {}
+        t = threading.Thread(target=lambda: box.update(zip(("out", "err"),
+                                                           proc.communicate(input))))
+        t.start()
+        start = last_t = time.monotonic()
+        last = _file_size(watch)
+        why = None
+        while t.is_alive():
+            t.join(0.5)
+            now, size = time.monotonic(), _file_size(watch)
+            if size != last:
+                last, last_t = size, now
+            elif now - last_t > STALL_SECONDS:
+                why = f"stalled: no progress for {STALL_SECONDS}s at {max(size, 0)} bytes"
+            if now - start > timeout:
+                why = f"timeout after {timeout}s at {max(size, 0)} bytes"
+            if why:
+                proc.kill()
+                t.join()
+                raise Failure(f"{why}: {' '.join(argv[:6])}")
+        p = subprocess.CompletedProcess(argv, proc.returncode, box.get("out"), box.get("err"))
     if p.returncode != 0:
         err = (p.stderr or b"").decode(errors="replace").strip().splitlines()
         out = (p.stdout or b"").decode(errors="replace").strip().splitlines()
@@ -73,7 +111,7 @@ def sftp_get(server, ctx, cipher):
     local.unlink(missing_ok=True)
     batch = f'get "{server.remote(ctx.src_name)}" "{local}"\n'.encode()
     _, wall, cpu = measured(server, lambda: run(
-        server.sftp(cipher, "-b", "-"), ctx.timeout, batch))
+        server.sftp(cipher, "-b", "-"), ctx.timeout, batch, watch=local))
     try:
         if sha256_file(local) != ctx.src_sha:
             raise Failure("sha256 mismatch after get")
@@ -89,7 +127,7 @@ def sftp_put(server, ctx, cipher):
     dest.unlink(missing_ok=True)
     batch = f'put "{ctx.src_local}" "{server.remote("put.bin")}"\n'.encode()
     _, wall, cpu = measured(server, lambda: run(
-        server.sftp(cipher, "-b", "-"), ctx.timeout, batch))
+        server.sftp(cipher, "-b", "-"), ctx.timeout, batch, watch=dest))
     try:
         if sha256_file(dest) != ctx.src_sha:
             raise Failure("sha256 mismatch after put")
@@ -104,7 +142,7 @@ def scp_get(server, ctx, cipher):
     local = ctx.local_dir / f"scpget.{server.name}"
     local.unlink(missing_ok=True)
     argv = server.scp(cipher) + [f"bench:{server.remote(ctx.src_name)}", str(local)]
-    _, wall, cpu = measured(server, lambda: run(argv, ctx.timeout))
+    _, wall, cpu = measured(server, lambda: run(argv, ctx.timeout, watch=local))
     try:
         if sha256_file(local) != ctx.src_sha:
             raise Failure("sha256 mismatch after scp get")
@@ -119,7 +157,7 @@ def scp_put(server, ctx, cipher):
     dest = server.disk("scpput.bin")
     dest.unlink(missing_ok=True)
     argv = server.scp(cipher) + [str(ctx.src_local), f"bench:{server.remote('scpput.bin')}"]
-    _, wall, cpu = measured(server, lambda: run(argv, ctx.timeout))
+    _, wall, cpu = measured(server, lambda: run(argv, ctx.timeout, watch=dest))
     try:
         if sha256_file(dest) != ctx.src_sha:
             raise Failure("sha256 mismatch after scp put")

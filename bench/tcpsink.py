@@ -101,7 +101,7 @@ def client(mode, port, size):
     want = expected_crc(size, block)
     res = {"bytes": 0, "seconds": None, "ok": False, "error": ""}
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=600)
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)   # stall = failure
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         t0 = time.perf_counter()
         if mode == "down":
