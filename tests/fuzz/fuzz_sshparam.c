@@ -10,8 +10,10 @@
  *     on success, lengths stay within the buffers, NUL termination holds.
  *   mode odd: round trip — the rest is a list of (type byte, NUL-terminated
  *     value) pairs appended with sg_param_set; every accepted field is read
- *     back with a "%" list and must re-encode to the same wire bytes
- *     (set(get(set(v))) == set(v)); "s" values must come back unchanged.
+ *     back (a one-type "%" list at its offset) and must re-encode to the same
+ *     wire bytes (set(get(set(v))) == set(v)); "s" values come back
+ *     unchanged, the bytes form is the field without its length prefix, and
+ *     the "%" list of all fields lands on the last one.
  */
 #include <stdint.h>
 #include <stdio.h>
