@@ -284,6 +284,14 @@ out:
         sg_timer_cancel(w.loop, g_deadline);
     g_deadline = NULL;
     sg_plugins_unload(&w.plugins);
+    if (g_sig_io)
+        sg_io_del(g_sig_io);
+    if (g_ctl_io)
+        sg_io_del(g_ctl_io);
+    g_sig_io = g_ctl_io = NULL;
+    for (size_t i = 0; w.listen_io && i < n_listen; i++)
+        if (w.listen_io[i])
+            sg_io_del(w.listen_io[i]);
     if (w.bind)
         ssh_bind_free(w.bind);
     if (w.loop)

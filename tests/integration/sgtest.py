@@ -153,7 +153,9 @@ class Gateway:
             raise RuntimeError("%s not built" % SSHGATED)
         self.write_config()
         self._logf = open(self.tmp / "sshgated.log", "ab")
-        self.proc = subprocess.Popen([str(SSHGATED), "-D", "-f", str(self.config_path), *args],
+        # SGTEST_WRAP="valgrind --trace-children=yes --log-file=/tmp/vg.%p" runs the daemon under a tool
+        wrap = os.environ.get("SGTEST_WRAP", "").split()
+        self.proc = subprocess.Popen(wrap + [str(SSHGATED), "-D", "-f", str(self.config_path), *args],
                                      stdout=self._logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=str(self.tmp))
         if wait and not wait_port(self.port, 20):
