@@ -40,6 +40,10 @@ static void session_free(struct sftp_session *s)
         s->host->timer_cancel(s->resume_timer);
         s->resume_timer = NULL;
     }
+    if (s->kick_timer) {
+        s->host->timer_cancel(s->kick_timer);
+        s->kick_timer = NULL;
+    }
     sftp_close_all_handles(s);
     free(s->handles);
     sftp_root_close(&s->root);
@@ -166,6 +170,26 @@ static void fatal(struct sftp_session *s, const char *why)
     }
 }
 
+
+static void kick_cb(void *arg)
+{
+    struct sftp_session *s = arg;
+
+    s->kick_timer = NULL;
+    pump(s);
+}
+
+/* A blocked send normally ends with on_channel_ready_to_send. As a safety
+ * net (the event must not be lost, or the session would hang with replies
+ * queued) the send is also retried from a timer with a growing delay. */
+static void arm_kick(struct sftp_session *s)
+{
+    if (s->kick_timer)
+        return;
+    s->kick_ms = s->kick_ms ? (s->kick_ms >= 100 ? 200 : s->kick_ms * 2) : 5;
+    s->kick_timer = s->host->timer_add(s->kick_ms, kick_cb, s);
+}
+
 static void flush(struct sftp_session *s)
 {
     long n;
@@ -176,6 +200,7 @@ static void flush(struct sftp_session *s)
         if (n == SG_E_WOULDBLOCK || n == 0) {
             s->host->log(s->self, s->conn, SG_LOG_DEBUG, "sftp: output waits (%zu queued)",
                          sftp_wbuf_pending(&s->out));
+            arm_kick(s);
             return;
         }
         if (n < 0) {
@@ -451,6 +476,11 @@ static void sftp_on_ready_to_send(void *state, sg_chan *ch, const struct sg_ev_r
 
     if (!s || s->dead)
         return;
+    if (s->kick_timer) {
+        s->host->timer_cancel(s->kick_timer);
+        s->kick_timer = NULL;
+    }
+    s->kick_ms = 0;
     pump(s);
 }
 

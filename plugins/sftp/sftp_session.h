@@ -54,6 +54,8 @@ struct sftp_session {
     bool dead;           /* protocol error / closing: ignore further input */
     bool close_sent;
     sg_timer *resume_timer;
+    sg_timer *kick_timer;    /* retry a blocked send if ready_to_send is late */
+    unsigned kick_ms;        /* its back-off (5 ms doubling to 200 ms) */
 };
 
 /* Limits of the output queue (bytes) that pause / resume request processing. */

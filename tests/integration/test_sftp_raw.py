@@ -143,7 +143,8 @@ class TestSftpRaw(unittest.TestCase):
             raise unittest.SkipTest("sftp.so not built")
         self.gw = sgtest.Gateway(self, plugins=[{"name": "sftp",
                                                  "config": {"root": "sftp/%u", "max_handles": 8}}],
-                                 routes=[SFTP_ROUTE], users={"u1": {"key": True}}, workers=1)
+                                 routes=[SFTP_ROUTE], users={"u1": {"key": True}}, workers=1,
+                                 config={"log": {"level": int(os.environ.get("SFTP_TEST_LOG", "2"))}})
         self.gw.start()
         self.root = self.gw.tmp / "sftp" / "u1"
         self.raws = []

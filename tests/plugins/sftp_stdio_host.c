@@ -24,8 +24,11 @@
 static void *chan_ctx;
 static bool paused, closed, ready_pending;
 static size_t send_max = (size_t)-1;
-static sg_timer_cb timer_cb;
-static void *timer_arg;
+/* one-shot timers; delays are ignored: due at the next loop turn */
+static struct {
+    sg_timer_cb cb;
+    void *arg;
+} timers[8];
 static bool print_audit;
 static const char *user;
 
@@ -140,15 +143,33 @@ static void h_chan_pause_input(sg_chan *ch, bool p)
 static sg_timer *h_timer_add(uint64_t ms, sg_timer_cb cb, void *arg)
 {
     (void)ms;
-    timer_cb = cb;
-    timer_arg = arg;
-    return (sg_timer *)&timer_cb;
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+        if (!timers[i].cb) {
+            timers[i].cb = cb;
+            timers[i].arg = arg;
+            return (sg_timer *)&timers[i];
+        }
+    }
+    return NULL;
 }
 
 static void h_timer_cancel(sg_timer *t)
 {
-    (void)t;
-    timer_cb = NULL;
+    ((__typeof__(&timers[0]))t)->cb = NULL;
+}
+
+/* Run one due timer; false if none. */
+static bool run_timer(void)
+{
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+        if (timers[i].cb) {
+            sg_timer_cb cb = timers[i].cb;
+            timers[i].cb = NULL;
+            cb(timers[i].arg);
+            return true;
+        }
+    }
+    return false;
 }
 
 static void h_disconnect(sg_conn *conn, const char *reason)
@@ -216,18 +237,14 @@ int main(int argc, char **argv)
     struct sg_ev_channel_requested rd = {.size = sizeof(rd), .type = "subsystem"};
     pl->on_channel_requested(state, ch, &rd);
     while (!closed) {
-        if (timer_cb) {
-            sg_timer_cb cb = timer_cb;
-            timer_cb = NULL;
-            cb(timer_arg);
-            continue;
-        }
         if (ready_pending) {
             struct sg_ev_ready_to_send ev = {.size = sizeof(ev), .window = send_max};
             ready_pending = false;
             pl->on_channel_ready_to_send(state, ch, &ev);
             continue;
         }
+        if (run_timer())
+            continue;
         if (paused) {
             fprintf(stderr, "host: paused with nothing pending (plugin stall)\n");
             return 5;
@@ -239,15 +256,15 @@ int main(int argc, char **argv)
             struct sg_ev_channel_eof ev = {.size = sizeof(ev)};
             pl->on_channel_eof(state, ch, &ev);
             /* drain what the plugin still has to say */
-            while (!closed && (timer_cb || ready_pending)) {
-                if (timer_cb) {
-                    sg_timer_cb cb = timer_cb;
-                    timer_cb = NULL;
-                    cb(timer_arg);
-                } else {
+            for (;;) {
+                if (closed)
+                    break;
+                if (ready_pending) {
                     struct sg_ev_ready_to_send rv = {.size = sizeof(rv), .window = send_max};
                     ready_pending = false;
                     pl->on_channel_ready_to_send(state, ch, &rv);
+                } else if (!run_timer()) {
+                    break;
                 }
             }
             break;
