@@ -648,6 +648,35 @@ class TunnelTest(unittest.TestCase):
             sys.stderr.write("slow readers: pushed %d KiB upstream, worker RSS %d -> %d KiB\n"
                              % (pushed // 1024, base, peak))
             self.assertLess(pushed, 64 * MiB, "nothing stopped the upstream writer")
+
+            # 3) and 4) the same through -R: the client-side end never reads /
+            # the connecting side never reads what the client-side source sends
+            r_sink, r_src = sgtest.free_port(), sgtest.free_port()
+            q = self.ssh_bg("alice", "-o", "ExitOnForwardFailure=yes",
+                            "-R", "127.0.0.1:%d:127.0.0.1:%d" % (r_sink, sink.port),
+                            "-R", "127.0.0.1:%d:127.0.0.1:%d" % (r_src, source.port))
+            self.assertTrue(self.wait_listen(r_src, q), self.stderr_of(q))
+            rup = socket.create_connection(("127.0.0.1", r_sink), timeout=10)
+            rup.setblocking(False)
+            rpushed = 0
+            end = time.time() + 3
+            while time.time() < end:
+                try:
+                    rpushed += rup.send(chunk)
+                except BlockingIOError:
+                    time.sleep(0.01)
+            rdown = socket.create_connection(("127.0.0.1", r_src), timeout=10)
+            rdown.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            time.sleep(3)
+            rpeak = self.worker_rss_kb()
+            sys.stderr.write("slow readers -R: pushed %d KiB, worker RSS %d -> %d KiB\n"
+                             % (rpushed // 1024, base, rpeak))
+            self.assertLess(rpushed, 64 * MiB, "nothing stopped the -R writer")
+            if not sanitized():
+                self.assertLess(rpeak - base, 32 * 1024, "worker RSS grew by %d KiB"
+                                % (rpeak - base))
+            rup.close()
+            rdown.close()
             if not sanitized():  # ASan's quarantine and shadow memory inflate RSS
                 self.assertLess(growth, 24 * 1024, "worker RSS grew by %d KiB" % growth)
             up.close()
