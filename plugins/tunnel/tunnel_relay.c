@@ -144,11 +144,11 @@ static bool push_down(struct tr_relay *r)
             tr_close(r, "channel send failed");
             return false;
         }
-        if (sent == 0)
-            return true;
         r->bytes_down += (uint64_t)sent;
         r->down_off += (size_t)sent;
         r->down_len -= (size_t)sent;
+        if (r->down_len > 0)
+            return true; /* short send: the rest waits for tr_on_ready */
     }
     r->down_off = 0;
     return true;

@@ -1,0 +1,393 @@
+/* test_tunnel_relay.c — the socket <-> channel pump of the tunnel plugin
+ * (plugins/tunnel/tunnel_relay.c) against a fake host: backpressure both
+ * ways, half-close ordering, close when both directions ended, idle
+ * timeout, and tr_free from inside the host's chan_close. The socket is
+ * one end of a socketpair; the test drives the fd watch callback itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tunnel_relay.h"
+
+/* ---------------------------------------------------------------- fake host */
+static struct {
+    size_t room;          /* what chan_send takes per call */
+    uint8_t *sent;        /* data the "client" received */
+    size_t sent_len, sent_cap;
+    int eof_sent, closes;
+    bool paused;
+    int pause_calls;
+    /* the one watch */
+    bool watching;
+    int wfd;
+    unsigned wevents;
+    sg_watch_cb wcb;
+    void *warg;
+    /* the one timer */
+    bool timer_armed;
+    uint64_t timer_ms;
+    sg_timer_cb tcb;
+    void *targ;
+    uint64_t now;
+    struct tr_relay *free_on_close; /* simulate on_channel_closed inside chan_close */
+} fk;
+
+static long f_chan_send(sg_chan *ch, enum sg_stream s, const void *d, size_t n)
+{
+    (void)ch;
+    (void)s;
+    size_t take = n < fk.room ? n : fk.room;
+    if (fk.sent_len + take > fk.sent_cap) {
+        fk.sent_cap = (fk.sent_len + take) * 2;
+        fk.sent = realloc(fk.sent, fk.sent_cap);
+    }
+    memcpy(fk.sent + fk.sent_len, d, take);
+    fk.sent_len += take;
+    return (long)take;
+}
+static int f_chan_send_eof(sg_chan *ch)
+{
+    (void)ch;
+    fk.eof_sent++;
+    return SG_OK;
+}
+static int f_chan_close(sg_chan *ch)
+{
+    (void)ch;
+    fk.closes++;
+    if (fk.free_on_close) {
+        struct tr_relay *r = fk.free_on_close;
+        fk.free_on_close = NULL;
+        tr_free(r);
+    }
+    return SG_OK;
+}
+static void f_pause(sg_chan *ch, bool p)
+{
+    (void)ch;
+    fk.paused = p;
+    fk.pause_calls++;
+}
+static sg_watch *f_watch(int fd, unsigned ev, sg_watch_cb cb, void *arg)
+{
+    assert_false(fk.watching);
+    fk.watching = true;
+    fk.wfd = fd;
+    fk.wevents = ev;
+    fk.wcb = cb;
+    fk.warg = arg;
+    return (sg_watch *)&fk;
+}
+static int f_watch_mod(sg_watch *w, unsigned ev)
+{
+    assert_ptr_equal(w, &fk);
+    assert_true(fk.watching);
+    fk.wevents = ev;
+    return SG_OK;
+}
+static void f_watch_rm(sg_watch *w)
+{
+    assert_ptr_equal(w, &fk);
+    assert_true(fk.watching);
+    fk.watching = false;
+    fk.wevents = 0;
+}
+static sg_timer *f_timer_add(uint64_t ms, sg_timer_cb cb, void *arg)
+{
+    assert_false(fk.timer_armed);
+    fk.timer_armed = true;
+    fk.timer_ms = ms;
+    fk.tcb = cb;
+    fk.targ = arg;
+    return (sg_timer *)&fk.timer_ms;
+}
+static void f_timer_cancel(sg_timer *t)
+{
+    assert_ptr_equal(t, &fk.timer_ms);
+    assert_true(fk.timer_armed);
+    fk.timer_armed = false;
+}
+static uint64_t f_now(void)
+{
+    return fk.now;
+}
+
+static const struct sg_host host = {
+    .size = sizeof(struct sg_host),
+    .chan_send = f_chan_send,
+    .chan_send_eof = f_chan_send_eof,
+    .chan_close = f_chan_close,
+    .chan_pause_input = f_pause,
+    .fd_watch = f_watch,
+    .fd_watch_modify = f_watch_mod,
+    .fd_watch_remove = f_watch_rm,
+    .timer_add = f_timer_add,
+    .timer_cancel = f_timer_cancel,
+    .now_ms = f_now,
+};
+
+static sg_chan *const CH = (sg_chan *)0x1;
+
+/* Fire the watch with what it asked for (plus extra bits). */
+static void fire(unsigned extra)
+{
+    assert_true(fk.watching);
+    fk.wcb(fk.wfd, fk.wevents | extra, fk.warg);
+}
+
+static int sv[2]; /* sv[0]: relay side, sv[1]: the "server" peer */
+
+static int setup(void **state)
+{
+    (void)state;
+    free(fk.sent);
+    memset(&fk, 0, sizeof(fk));
+    fk.room = SIZE_MAX;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    close(sv[1]);
+    free(fk.sent);
+    fk.sent = NULL;
+    return 0;
+}
+
+static void write_all(int fd, const uint8_t *d, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, d, n);
+        assert_true(w > 0);
+        d += w;
+        n -= (size_t)w;
+    }
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_nothing_read_before_start(void **state)
+{
+    (void)state;
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    write_all(sv[1], (const uint8_t *)"early", 5);
+    assert_false(fk.watching);
+    assert_int_equal(tr_start(r), SG_OK);
+    assert_true(fk.watching);
+    assert_true(fk.wevents & SG_WATCH_READ);
+    fire(0);
+    assert_int_equal(fk.sent_len, 5);
+    assert_memory_equal(fk.sent, "early", 5);
+    tr_free(r);
+    assert_false(fk.watching);
+}
+
+static void test_socket_to_channel_backpressure(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    uint8_t *data = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        data[i] = (uint8_t)(i * 7);
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    fk.room = 1000;
+    size_t off = 0;
+    while (off < N) {
+        ssize_t w = write(sv[1], data + off, N - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    fire(0);
+    /* the window took 1000 of a larger read: the socket is not read again
+     * until ready-to-send */
+    assert_int_equal(fk.sent_len, 1000);
+    assert_false(fk.watching && (fk.wevents & SG_WATCH_READ));
+    int rounds = 0;
+    while (fk.sent_len < N && rounds++ < 100000) {
+        if (off < N) {
+            ssize_t w = write(sv[1], data + off, N - off);
+            if (w > 0)
+                off += (size_t)w;
+        }
+        if (fk.watching && (fk.wevents & SG_WATCH_READ))
+            fire(0);
+        else
+            tr_on_ready(r);
+    }
+    assert_int_equal(fk.sent_len, N);
+    assert_memory_equal(fk.sent, data, N);
+    free(data);
+    tr_free(r);
+}
+
+static void test_channel_to_socket_pause_resume(void **state)
+{
+    (void)state;
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    uint8_t chunk[16384];
+    memset(chunk, 'u', sizeof(chunk));
+    size_t given = 0;
+    for (int i = 0; i < 64 && !fk.paused; i++) {
+        tr_on_data(r, chunk, sizeof(chunk));
+        given += sizeof(chunk);
+    }
+    assert_true(fk.paused);
+    assert_true(fk.wevents & SG_WATCH_WRITE);
+    struct tr_stats st;
+    tr_get_stats(r, &st);
+    assert_true(st.buffered >= 65536);
+    assert_true(st.buffered <= 65536 + sizeof(chunk));
+    /* the peer reads: the relay drains on writability and resumes input */
+    uint8_t buf[65536];
+    size_t got = 0;
+    for (int i = 0; i < 1000 && got < given; i++) {
+        ssize_t n = read(sv[1], buf, sizeof(buf));
+        if (n > 0)
+            got += (size_t)n;
+        if (fk.watching && (fk.wevents & SG_WATCH_WRITE))
+            fire(0);
+    }
+    assert_int_equal(got, given);
+    assert_false(fk.paused);
+    assert_false(fk.wevents & SG_WATCH_WRITE);
+    tr_free(r);
+}
+
+static void test_half_close_both_ways_then_close(void **state)
+{
+    (void)state;
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    /* client data then client EOF: socket gets data then EOF */
+    tr_on_data(r, (const uint8_t *)"ping", 4);
+    tr_on_eof(r);
+    uint8_t buf[16];
+    assert_int_equal(read(sv[1], buf, sizeof(buf)), 4);
+    assert_int_equal(read(sv[1], buf, sizeof(buf)), 0); /* SHUT_WR reached the peer */
+    assert_int_equal(fk.closes, 0);
+    /* server answers and closes: data, EOF to the client, then close */
+    write_all(sv[1], (const uint8_t *)"pong", 4);
+    shutdown(sv[1], SHUT_WR);
+    fire(0);
+    if (fk.eof_sent == 0)
+        fire(0);
+    assert_int_equal(fk.sent_len, 4);
+    assert_int_equal(fk.eof_sent, 1);
+    assert_int_equal(fk.closes, 1);
+    assert_false(fk.watching);
+    tr_free(r);
+}
+
+static void test_eof_waits_for_pending_data(void **state)
+{
+    (void)state;
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    fk.room = 3;
+    write_all(sv[1], (const uint8_t *)"abcdefgh", 8);
+    shutdown(sv[1], SHUT_WR);
+    fire(0);
+    assert_int_equal(fk.sent_len, 3);
+    assert_int_equal(fk.eof_sent, 0);
+    fk.room = SIZE_MAX;
+    tr_on_ready(r);
+    assert_int_equal(fk.sent_len, 8);
+    /* reading resumes and finds the EOF, which goes out after the data */
+    if (fk.eof_sent == 0)
+        fire(0);
+    assert_int_equal(fk.eof_sent, 1);
+    assert_memory_equal(fk.sent, "abcdefgh", 8);
+    assert_int_equal(fk.closes, 0); /* the client has not sent EOF yet */
+    tr_free(r);
+}
+
+static void test_peer_reset_closes_channel(void **state)
+{
+    (void)state;
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    close(sv[1]);
+    sv[1] = open("/dev/null", O_RDONLY); /* keep teardown's close harmless */
+    tr_on_data(r, (const uint8_t *)"x", 1); /* EPIPE, no SIGPIPE */
+    assert_int_equal(fk.closes, 1);
+    struct tr_stats st;
+    tr_get_stats(r, &st);
+    assert_non_null(st.close_reason);
+    assert_false(fk.watching);
+    tr_on_data(r, (const uint8_t *)"y", 1); /* ignored after close */
+    assert_int_equal(fk.closes, 1);
+    tr_free(r);
+}
+
+static void test_free_inside_chan_close(void **state)
+{
+    (void)state;
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    fk.free_on_close = r; /* the host fires on_channel_closed synchronously */
+    tr_on_eof(r);
+    shutdown(sv[1], SHUT_WR);
+    fire(0); /* socket EOF -> both ends done -> chan_close -> tr_free inside */
+    assert_int_equal(fk.closes, 1);
+    assert_false(fk.watching);
+    /* r is gone now (ASan would flag a use after free above) */
+}
+
+static void test_idle_timeout(void **state)
+{
+    (void)state;
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 2);
+    fk.now = 1000;
+    tr_start(r);
+    assert_true(fk.timer_armed);
+    assert_int_equal(fk.timer_ms, 2000);
+    /* activity at 2500 postpones */
+    fk.now = 2500;
+    tr_on_data(r, (const uint8_t *)"k", 1);
+    fk.now = 3000;
+    fk.timer_armed = false;
+    fk.tcb(fk.targ);
+    assert_int_equal(fk.closes, 0);
+    assert_true(fk.timer_armed);
+    assert_int_equal(fk.timer_ms, 1500);
+    fk.now = 4500;
+    fk.timer_armed = false;
+    fk.tcb(fk.targ);
+    assert_int_equal(fk.closes, 1);
+    struct tr_stats st;
+    tr_get_stats(r, &st);
+    assert_string_equal(st.close_reason, "idle timeout");
+    tr_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_nothing_read_before_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_to_channel_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_to_socket_pause_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_close_both_ways_then_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eof_waits_for_pending_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_reset_closes_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_inside_chan_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
