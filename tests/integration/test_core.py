@@ -198,6 +198,32 @@ class Core(unittest.TestCase):
         self.assertIn("plugin echo did not answer within 2s", gw.log())
         self.assertEqual(gw.ssh("alice", "exit 2").returncode, 2)
 
+    def test_kbdint_per_connection_prompts_and_sigstatus(self):
+        gw = gateway(self, config={"auth": {"chain": ["echo", "auth-file"],
+                                            "fire_after_signature": True}}).start()
+        askpass = gw.tmp / "askpass.sh"
+        askpass.write_text('#!/bin/sh\ncase "$1" in *First*) echo one;; *Second*) echo %s;; esac\n')
+
+        def login(second):
+            askpass.write_text('#!/bin/sh\ncase "$1" in *First*) echo one;; *Second*) echo %s;; esac\n'
+                               % second)
+            os.chmod(askpass, 0o755)
+            env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force",
+                       DISPLAY=":0")
+            argv = ["ssh", "-F", str(gw.ssh_config), "-p", str(gw.port), "-o",
+                    "PreferredAuthentications=keyboard-interactive", "-o",
+                    "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
+                    "kbd2@127.0.0.1", "info"]
+            return subprocess.run(argv, capture_output=True, timeout=30, env=env,
+                                  stdin=subprocess.DEVNULL)
+        r = login("two")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"user=kbd2 method=keyboard-interactive", r.stdout)
+        self.assertNotEqual(login("wrong").returncode, 0)
+        # publickey with fire_after_signature: the sigstatus event fires with "1"
+        self.assertEqual(gw.ssh("alice", "exit 0").returncode, 0)
+        self.assertIn("echo: sigstatus 1 for alice", gw.log())
+
     def test_banner_and_version(self):
         gw = gateway(self, config={"banner": "Authorized use only\n",
                                    "version_string": "sshgate_test"}).start()

@@ -11,7 +11,9 @@
  *   "records N" record framing: each N-byte record sent back prefixed with "<len>"
  * A route config {"deny": true} makes the plugin refuse the request.
  * In the auth chain, the user "hang" gets SG_AGAIN and never an answer (to
- * test limits.timeout); every other user is declined.
+ * test limits.timeout); "kbd2" gets two per-connection keyboard-interactive
+ * prompts (answers "one" and "two"); "sigstatus" events are logged; every
+ * other request is declined.
  */
 #include <plugin.h>
 
@@ -48,6 +50,24 @@ static void echo_fini(void *state) {}
 
 static int echo_auth(void *state, sg_conn *conn, struct sg_ev_auth *ev)
 {
+    if (strcmp(ev->method, "sigstatus") == 0) {
+        host->log(me, conn, SG_LOG_INFO, "sigstatus %s for %s", ev->param, ev->user);
+        return SG_DECLINED;
+    }
+    if (strcmp(ev->user, "kbd2") == 0) { /* two per-connection prompts */
+        static const struct sg_kbdint_prompt prompts[] = {{"First: ", false}, {"Second: ", true}};
+        if (strcmp(ev->method, "keyboard-interactive") == 0 && ev->kbdint_start)
+            return host->conn_set_kbdint_prompts(conn, "two questions", prompts, 2);
+        if (strcmp(ev->method, "keyboard-interactive-1") == 0)
+            return strcmp(ev->param, "one") == 0 ? SG_OK : SG_DENY;
+        if (strcmp(ev->method, "keyboard-interactive-2") == 0)
+            return strcmp(ev->param, "two") == 0 ? SG_OK : SG_DENY;
+        if (strcmp(ev->method, "keyboard-interactive") == 0) {
+            host->conn_add_group(conn, "admins");
+            return SG_OK;
+        }
+        return SG_DENY;
+    }
     return strcmp(ev->user, "hang") == 0 ? SG_AGAIN : SG_DECLINED;
 }
 
