@@ -240,11 +240,19 @@ refuse:
     ssh_message_free(m);
 }
 
+static bool client_version_ok(struct sg_conn *c);
+
 static void fire_connected(struct sg_conn *c)
 {
     if (c->connected_fired)
         return;
     c->connected_fired = true;
+    if (!client_version_ok(c)) {
+        SG_INFO(c->id, "client version '%s' does not match client_version_pattern",
+                ssh_get_clientbanner(c->ssh) ? ssh_get_clientbanner(c->ssh) : "?");
+        sg_conn_close(c, SSH2_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED, "client version not allowed");
+        return;
+    }
     const char *kex = ssh_get_kex_algo(c->ssh);
     const char *cin = ssh_get_cipher_in(c->ssh), *mac = ssh_get_hmac_in(c->ssh);
     char desc[256];
@@ -297,14 +305,8 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
             sg_conn_close(c, -1, e && *e ? e : "key exchange failed");
             goto out;
         }
-        if (c->kex_done) {
-            if (!client_version_ok(c)) {
-                sg_conn_close(c, SSH2_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED,
-                              "client version not allowed");
-                goto out;
-            }
+        if (c->kex_done)
             fire_connected(c);
-        }
     } else {
         if (ssh_event_dopoll(c->event, 0) == SSH_ERROR) {
             int st = ssh_get_status(c->ssh);

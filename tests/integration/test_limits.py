@@ -112,6 +112,14 @@ class Admission(unittest.TestCase):
         gw3 = gateway(self, {"allowed_clients": ["127.0.0.1"]}).start()
         self.assertEqual(gw3.ssh("alice", "exit 0").returncode, 0)
 
+    def test_client_version_pattern(self):
+        gw = gateway(self, {"client_version_pattern": "SSH-2.0-PuTTY*"}).start()
+        self.assertNotEqual(gw.ssh("alice", "exit 0").returncode, 0)
+        self.assertIn("does not match client_version_pattern", gw.log())
+        gw.stop()
+        gw2 = gateway(self, {"client_version_pattern": "SSH-2.0-OpenSSH_*"}).start()
+        self.assertEqual(gw2.ssh("alice", "exit 0").returncode, 0)
+
     def test_ipv6_listener(self):
         try:
             s = socket.socket(socket.AF_INET6)
