@@ -179,7 +179,7 @@ void sftp_wbuf_consume(struct sftp_wbuf *w, size_t n)
     w->head += n;
     if (w->head == w->len) {
         w->head = w->len = 0;
-    } else if (w->head >= 64 * 1024 && w->head * 2 >= w->len) {
+    } else if (w->head >= 64 * 1024 && w->len - w->head <= w->head) {
         memmove(w->p, w->p + w->head, w->len - w->head);
         w->len -= w->head;
         w->head = 0;
@@ -193,15 +193,10 @@ uint8_t *sftp_wbuf_reserve(struct sftp_wbuf *w, size_t n)
 
     if (w->oom)
         return NULL;
+    /* never move data here: a packet being built keeps its start offset
+     * (compaction happens only in sftp_wbuf_consume) */
     if (w->cap - w->len >= n)
         return w->p + w->len;
-    if (w->head > 0) {
-        memmove(w->p, w->p + w->head, w->len - w->head);
-        w->len -= w->head;
-        w->head = 0;
-        if (w->cap - w->len >= n)
-            return w->p + w->len;
-    }
     if (n > SIZE_MAX / 2 - w->len) {
         w->oom = true;
         return NULL;

@@ -124,7 +124,8 @@ struct sftp_wbuf {
 
 void sftp_wbuf_init(struct sftp_wbuf *w);
 void sftp_wbuf_free(struct sftp_wbuf *w);
-/* Make room for n more bytes; returns a pointer to them or NULL (sets oom). */
+/* Make room for n more bytes (existing bytes keep their offsets: a packet
+ * being built stays valid); returns a pointer to them or NULL (sets oom). */
 uint8_t *sftp_wbuf_reserve(struct sftp_wbuf *w, size_t n);
 /* Bytes written but not consumed. */
 size_t sftp_wbuf_pending(const struct sftp_wbuf *w);

@@ -238,6 +238,45 @@ static void test_wbuf_growth(void **state)
     sftp_wbuf_free(&w);
 }
 
+/* A reply built while the queue's front was partly consumed (a blocked
+ * send) must stay intact when the buffer grows under it. */
+static void test_wbuf_packet_across_growth(void **state)
+{
+    struct sftp_wbuf w;
+    uint8_t *d;
+    size_t st, i, off;
+    uint32_t n;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        sftp_wbuf_init(&w);
+        /* fill, then consume most of it so head > 0 */
+        d = sftp_wbuf_reserve(&w, 200000);
+        assert_non_null(d);
+        memset(d, 0xaa, 200000);
+        w.len += 200000;
+        sftp_wbuf_consume(&w, 150000 + i * 20000);
+        off = w.head;
+        st = sftp_packet_begin(&w, SSH_FXP_DATA, 42);
+        d = sftp_wbuf_reserve(&w, 4 + 261120);
+        assert_non_null(d);
+        memset(d + 4, 0x55, 261120);
+        d[0] = 0; d[1] = 0x03; d[2] = 0xfc; d[3] = 0x00; /* 261120 */
+        w.len += 4 + 261120;
+        sftp_packet_end(&w, st);
+        /* the queue: the unconsumed 0xaa bytes, then one well-formed packet */
+        assert_int_equal(w.head, off);
+        for (size_t k = w.head; k < st; k++)
+            assert_int_equal(w.p[k], 0xaa);
+        assert_int_equal(sftp_frame_peek(w.p + st, w.len - st, &n), 1);
+        assert_int_equal(n, 1 + 4 + 4 + 261120);
+        assert_int_equal(w.p[st + 4], SSH_FXP_DATA);
+        sftp_wbuf_consume(&w, st - w.head);
+        assert_int_equal(sftp_frame_peek(w.p + w.head, sftp_wbuf_pending(&w), &n), 1);
+        sftp_wbuf_free(&w);
+    }
+}
+
 static void test_mode_string(void **state)
 {
     char m[11];
@@ -360,7 +399,8 @@ int main(void)
         cmocka_unit_test(test_frame_peek),      cmocka_unit_test(test_reader_bounds),
         cmocka_unit_test(test_get_name),        cmocka_unit_test(test_attrs_roundtrip),
         cmocka_unit_test(test_attrs_extended),  cmocka_unit_test(test_packet_build),
-        cmocka_unit_test(test_wbuf_growth),     cmocka_unit_test(test_mode_string),
+        cmocka_unit_test(test_wbuf_growth),     cmocka_unit_test(test_wbuf_packet_across_growth),
+        cmocka_unit_test(test_mode_string),
         cmocka_unit_test(test_longname),        cmocka_unit_test(test_config),
         cmocka_unit_test(test_expand_root),
     };
