@@ -326,17 +326,19 @@ int tunnel_direct_open(struct tunnel_conn *tc, sg_chan *ch, struct sg_ev_channel
     struct tunnel_chan *tch = NULL;
     struct tunnel_connect *cx = NULL;
     struct tp_addr addr;
+    char disp[80];
     int v, cls;
 
+    tp_printable(name, disp, sizeof(disp));
     if (tc->n_direct >= pol->max_forwards) {
         host->log(st->self, tc->conn, SG_LOG_INFO,
-                  "direct-tcpip to %.64s:%d refused: max_forwards (%u) reached", name, ev->port,
+                  "direct-tcpip to %s:%d refused: max_forwards (%u) reached", disp, ev->port,
                   pol->max_forwards);
         return deny_now(ev, OPEN_RESOURCE_SHORTAGE);
     }
     v = tp_open_precheck(pol, name, ev->port);
     if (v != TP_PERMIT) {
-        host->log(st->self, tc->conn, SG_LOG_INFO, "direct-tcpip to %.64s:%d refused: %s", name,
+        host->log(st->self, tc->conn, SG_LOG_INFO, "direct-tcpip to %s:%d refused: %s", disp,
                   ev->port, tp_verdict_str(v));
         return deny_now(ev, OPEN_PROHIBITED);
     }
@@ -345,7 +347,7 @@ int tunnel_direct_open(struct tunnel_conn *tc, sg_chan *ch, struct sg_ev_channel
         v = tp_open_check(pol, NULL, &addr, ev->port, st->self_eps, st->n_self);
         if (v != TP_PERMIT) {
             host->log(st->self, tc->conn, SG_LOG_INFO, "direct-tcpip to %s:%d refused: %s",
-                      name, ev->port, tp_verdict_str(v));
+                      disp, ev->port, tp_verdict_str(v));
             return deny_now(ev, OPEN_PROHIBITED);
         }
     }

@@ -251,12 +251,14 @@ static struct tunnel_listener **find_listener(struct tunnel_conn *tc, const char
 
 static int cancel_forward(struct tunnel_conn *tc, struct sg_ev_tunnel *ev)
 {
-    struct tunnel_listener **pp = find_listener(tc, ev->address, ev->port);
+    const char *address = ev->address ? ev->address : "";
+    struct tunnel_listener **pp = find_listener(tc, address, ev->port);
     if (!pp) {
+        char disp[80];
         tc->st->host->log(tc->st->self, tc->conn, SG_LOG_INFO,
-                          "cancel-tcpip-forward %.64s:%d refused: no such forward on this "
+                          "cancel-tcpip-forward %s:%d refused: no such forward on this "
                           "connection",
-                          ev->address, ev->port);
+                          tp_printable(address, disp, sizeof(disp)), ev->port);
         return SG_DENY;
     }
     listener_close(pp);
@@ -271,13 +273,15 @@ int tunnel_listen_request(struct tunnel_conn *tc, struct sg_ev_tunnel *ev,
     const char *address = ev->address ? ev->address : "";
     struct tunnel_listener *l = NULL;
     struct tp_listen_plan plan;
+    char disp[80];
     int v, rc = SG_DENY, err = 0;
 
+    tp_printable(address, disp, sizeof(disp));
     if (ev->cancel)
         return cancel_forward(tc, ev);
     if (tc->n_listeners >= pol->max_listeners) {
         host->log(st->self, tc->conn, SG_LOG_INFO,
-                  "remote forward %.64s:%d refused: max_listeners (%u) reached", address,
+                  "remote forward %s:%d refused: max_listeners (%u) reached", disp,
                   ev->port, pol->max_listeners);
         goto out;
     }
@@ -287,8 +291,8 @@ int tunnel_listen_request(struct tunnel_conn *tc, struct sg_ev_tunnel *ev,
         v = tp_listen_check(pol, address, ev->port, &plan);
     }
     if (v != TP_PERMIT) {
-        host->log(st->self, tc->conn, SG_LOG_INFO, "remote forward %.64s:%d refused: %s",
-                  address, ev->port, tp_verdict_str(v));
+        host->log(st->self, tc->conn, SG_LOG_INFO, "remote forward %s:%d refused: %s", disp,
+                  ev->port, tp_verdict_str(v));
         goto out;
     }
     l = calloc(1, sizeof(*l));
@@ -304,8 +308,8 @@ int tunnel_listen_request(struct tunnel_conn *tc, struct sg_ev_tunnel *ev,
             break;
     }
     if (err != 0) {
-        host->log(st->self, tc->conn, SG_LOG_INFO, "remote forward %.64s:%d refused: %s",
-                  address, ev->port,
+        host->log(st->self, tc->conn, SG_LOG_INFO, "remote forward %s:%d refused: %s", disp,
+                  ev->port,
                   err == -EACCES ? "no permitted port assigned" : strerror(-err));
         goto out;
     }

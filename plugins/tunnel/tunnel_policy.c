@@ -36,6 +36,19 @@ static void set_err(char *err, size_t errlen, const char *msg, const char *what)
         snprintf(err, errlen, "%s: '%.80s'", msg, what ? what : "");
 }
 
+char *tp_printable(const char *in, char *out, size_t out_size)
+{
+    size_t i = 0;
+    if (!out_size)
+        return out;
+    for (; in && in[i] && i + 1 < out_size; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[i] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    out[i] = '\0';
+    return out;
+}
+
 /* ---------------------------------------------------------------- addresses */
 
 static void addr_normalise(struct tp_addr *a)

@@ -113,6 +113,10 @@ bool tp_cidr_contains(const struct tp_cidr *c, const struct tp_addr *a);
 /* The built-in deny list (link-local, unspecified, multicast, broadcast). */
 size_t tp_default_deny(struct tp_cidr *out, size_t max);
 
+/* Printable copy of untrusted text for log lines: bytes outside 0x21..0x7e
+ * become '?', cut to out_size-1 bytes. Returns out. */
+char *tp_printable(const char *in, char *out, size_t out_size);
+
 /* ---- patterns -------------------------------------------------------- */
 int tp_open_pattern_parse(const char *s, struct tp_pattern *out, char *err, size_t errlen);
 int tp_listen_pattern_parse(const char *s, struct tp_pattern *out, char *err, size_t errlen);

@@ -431,6 +431,16 @@ static void test_config_override(void **state)
     tc_policy_free(base);
 }
 
+static void test_printable(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_string_equal(tp_printable("a\nb\x1b[c", out, sizeof(out)), "a?b?[c");
+    assert_string_equal(tp_printable("0123456789", out, sizeof(out)), "0123456");
+    assert_string_equal(tp_printable(NULL, out, sizeof(out)), "");
+    assert_string_equal(tp_printable("\xc3\xa9 x", out, sizeof(out)), "???x");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_listen_patterns_parse),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_override),
+        cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
