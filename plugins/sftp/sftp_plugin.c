@@ -55,6 +55,19 @@ static void session_free(struct sftp_session *s)
     free(s);
 }
 
+/* Every entry from the host (handlers, timers) is bracketed by enter/leave;
+ * a session closed during a nested call is freed when the outermost returns. */
+static void enter(struct sftp_session *s)
+{
+    s->busy++;
+}
+
+static void leave(struct sftp_session *s)
+{
+    if (--s->busy == 0 && s->gone)
+        session_free(s);
+}
+
 /* mkdir -p: parents 0755, the last component `mode` (exactly, umask aside) */
 static int mkdir_p(const char *path, unsigned mode)
 {
@@ -176,7 +189,9 @@ static void kick_cb(void *arg)
     struct sftp_session *s = arg;
 
     s->kick_timer = NULL;
+    enter(s);
     pump(s);
+    leave(s);
 }
 
 /* A blocked send normally ends with on_channel_ready_to_send. As a safety
@@ -225,7 +240,9 @@ static void resume_cb(void *arg)
     struct sftp_session *s = arg;
 
     s->resume_timer = NULL;
+    enter(s);
     pump(s);
+    leave(s);
 }
 
 /* Handle complete packets of buf while the output queue has room and the
@@ -345,21 +362,29 @@ static int run(struct sftp_session *s, const uint8_t *data, size_t len)
         }
     }
     for (;;) {
+        s->nested_event = false;
         flush(s);
+        if (s->pending_fatal)
+            fatal(s, s->pending_fatal);
         if (s->dead)
             return -1;
-        if (s->resume_timer || sftp_wbuf_pending(&s->out) >= SFTP_OUTQ_LOW || !has_packet(s))
-            break;
-        if (budget == 0) { /* yield to the loop; continue from a 0 ms timer */
+        if (!s->resume_timer && sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW && has_packet(s)) {
+            if (budget > 0) {
+                used = process(s, s->in, s->in_len, &budget);
+                if (s->dead)
+                    return -1;
+                drop_in(s, used);
+                continue;
+            }
+            /* yield to the loop; continue from a 0 ms timer */
             s->resume_timer = s->host->timer_add(0, resume_cb, s);
-            break;
         }
-        used = process(s, s->in, s->in_len, &budget);
+        update_flow(s);
         if (s->dead)
             return -1;
-        drop_in(s, used);
+        if (!s->nested_event)
+            break;
     }
-    update_flow(s);
     return 0;
 }
 
@@ -444,7 +469,15 @@ static void sftp_on_channel_data(void *state, sg_chan *ch, const struct sg_ev_da
 
     if (!s || s->dead || ev->is_stderr || ev->len == 0)
         return;
+    if (s->busy) { /* nested: keep the bytes for the outer call */
+        if (append_in(s, ev->data, ev->len) < 0)
+            s->pending_fatal = "input buffer limit";
+        s->nested_event = true;
+        return;
+    }
+    enter(s);
     (void)run(s, ev->data, ev->len);
+    leave(s);
 }
 
 static void sftp_on_channel_eof(void *state, sg_chan *ch, const struct sg_ev_channel_eof *ev)
@@ -455,7 +488,13 @@ static void sftp_on_channel_eof(void *state, sg_chan *ch, const struct sg_ev_cha
     if (!s || s->dead)
         return;
     s->eof = true;
+    if (s->busy) {
+        s->nested_event = true;
+        return;
+    }
+    enter(s);
     pump(s);
+    leave(s);
 }
 
 static void sftp_on_channel_closed(void *state, sg_chan *ch, const struct sg_ev_channel_closed *ev)
@@ -466,6 +505,10 @@ static void sftp_on_channel_closed(void *state, sg_chan *ch, const struct sg_ev_
     if (!s)
         return;
     pl->host->chan_set_ctx(ch, NULL);
+    if (s->busy) { /* inside one of our own host calls: free on the way out */
+        s->gone = s->dead = s->close_sent = true;
+        return;
+    }
     session_free(s);
 }
 
@@ -481,7 +524,13 @@ static void sftp_on_ready_to_send(void *state, sg_chan *ch, const struct sg_ev_r
         s->kick_timer = NULL;
     }
     s->kick_ms = 0;
+    if (s->busy) { /* the outer call is sending already */
+        s->nested_event = true;
+        return;
+    }
+    enter(s);
     pump(s);
+    leave(s);
 }
 
 static const struct sg_plugin sftp_descriptor = {

@@ -54,6 +54,13 @@ struct sftp_session {
     bool dead;           /* protocol error / closing: ignore further input */
     bool close_sent;
     sg_timer *resume_timer;
+    /* re-entrancy: the host may call back into the plugin from inside a host
+     * call (data read while chan_send writes). Nested calls only record
+     * what happened; the outer call acts on it. */
+    unsigned busy;           /* depth of plugin entries in progress */
+    bool nested_event;       /* data/EOF arrived during a nested call */
+    bool gone;               /* on_channel_closed came while busy: free at exit */
+    const char *pending_fatal;
     sg_timer *kick_timer;    /* retry a blocked send if ready_to_send is late */
     unsigned kick_ms;        /* its back-off (5 ms doubling to 200 ms) */
 };
