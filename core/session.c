@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -308,13 +309,21 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
         if (c->kex_done)
             fire_connected(c);
     } else {
-        if (ssh_event_dopoll(c->event, 0) == SSH_ERROR) {
-            int st = ssh_get_status(c->ssh);
-            if (st & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
-                const char *e = ssh_get_error(c->ssh);
-                sg_conn_close(c, 0, e && *e ? e : "connection closed by peer");
-                goto out;
+        /* libssh reads at most 4 KiB per poll callback: take up to 64 KiB
+         * per readiness event */
+        for (int i = 0; i < 16 && !c->closing; i++) {
+            int rc = ssh_event_dopoll(c->event, 0);
+            if (rc == SSH_ERROR) {
+                int st = ssh_get_status(c->ssh);
+                if (st & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+                    const char *e = ssh_get_error(c->ssh);
+                    sg_conn_close(c, 0, e && *e ? e : "connection closed by peer");
+                    goto out;
+                }
+                break;
             }
+            if (rc == SSH_AGAIN)
+                break;
         }
     }
     drain_messages(c);
@@ -468,6 +477,7 @@ void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl)
     c->plugin_ctx = calloc(sg_w->plugins.n ? sg_w->plugins.n : 1, sizeof(void *));
     c->id = ((uint64_t)(sg_w->slot + 1) << 32) | ++sg_w->next_id;
     c->fd = fd;
+    c->watch_fd = -1;
     c->admitted = true;
     memcpy(&c->peer, sa, sl < sizeof(c->peer) ? sl : sizeof(c->peer));
     snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
@@ -512,7 +522,11 @@ void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl)
     }
     if (rc == SSH_OK)
         c->kex_done = true;
-    c->io = sg_io_add(sg_w->loop, fd, EPOLLIN, conn_io_cb, c, false);
+    /* epoll watches a private duplicate: libssh closes the session socket by
+     * itself on some write errors, and the fd number may then be reused by
+     * the next accept before our teardown removes the registration */
+    c->watch_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    c->io = c->watch_fd >= 0 ? sg_io_add(sg_w->loop, c->watch_fd, EPOLLIN, conn_io_cb, c, false) : NULL;
     if (!c->io) {
         sg_conn_close(c, -1, "epoll");
         sg_conn_touch(c);
@@ -590,6 +604,8 @@ static void teardown(struct sg_conn *c)
     free_held(c);
     if (c->io)
         sg_io_del(c->io);
+    if (c->watch_fd >= 0)
+        close(c->watch_fd);
     if (c->event) {
         if (c->ssh)
             ssh_event_remove_session(c->event, c->ssh);

@@ -50,6 +50,7 @@ struct sg_held {
 struct sg_conn {
     uint64_t id;
     int fd;
+    int watch_fd;             /* our duplicate of fd, registered in epoll */
     ssh_session ssh;
     ssh_event event;
     sg_io *io;
