@@ -7,7 +7,8 @@
  * pushed with host->chan_send. When the queue exceeds SFTP_OUTQ_HIGH (the
  * client does not read, or the window is closed) the session stops
  * consuming requests and pauses the channel input; it resumes once the
- * queue drained below SFTP_OUTQ_LOW. At most SFTP_SLICE_REQUESTS requests
+ * queue drained below SFTP_OUTQ_LOW. At most SFTP_SLICE_REQUESTS work units
+ * (a request is 1 unit, plus 1 per 16 KiB of file data: ~4 MiB of I/O)
  * are handled per loop callback; the rest waits for a 0 ms timer so other
  * sessions on the worker get their turn.
  */
@@ -266,12 +267,16 @@ static size_t process(struct sftp_session *s, const uint8_t *buf, size_t len, un
                 s->resume_timer = s->host->timer_add(0, resume_cb, s);
             break;
         }
+        size_t out_before = s->out.len, cost;
         if (sftp_dispatch(s, buf + off + 4, blen) < 0) {
             fatal(s, s->out.oom ? "out of memory" : "protocol error");
             return len;
         }
         off += 4 + blen;
-        (*budget)--;
+        /* one unit per request plus one per 16 KiB moved (WRITE data in,
+         * READ data out): a slice does at most ~4 MiB of file I/O */
+        cost = 1 + (blen + (s->out.len > out_before ? s->out.len - out_before : 0)) / 16384;
+        *budget = cost >= *budget ? 0 : *budget - (unsigned)cost;
     }
     return off;
 }

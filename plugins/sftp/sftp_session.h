@@ -68,7 +68,8 @@ struct sftp_session {
 /* Limits of the output queue (bytes) that pause / resume request processing. */
 #define SFTP_OUTQ_HIGH (1024u * 1024u)
 #define SFTP_OUTQ_LOW (256u * 1024u)
-/* Requests processed per slice before yielding to the loop. */
+/* Work per slice before yielding to the loop, in units: 1 per request plus 1
+ * per 16 KiB of file data moved (so ~4 MiB of file I/O, or 256 requests). */
 #define SFTP_SLICE_REQUESTS 256u
 /* Input kept while paused before we call the peer abusive. */
 #define SFTP_IN_MAX (4u * 1024u * 1024u)
