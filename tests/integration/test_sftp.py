@@ -287,5 +287,82 @@ class TestSftpEscape(SftpBase):
         self.no_host_path(r)
 
 
+class TestSftpParamiko(SftpBase):
+    """A second client implementation (paramiko) over the same server."""
+
+    def connect(self):
+        try:
+            import paramiko
+        except ImportError:
+            raise unittest.SkipTest("python3-paramiko not installed")
+        key = paramiko.Ed25519Key.from_private_key_file(str(self.gw.key("u1")))
+        t = paramiko.Transport(("127.0.0.1", self.gw.port))
+        t.connect(username="u1", pkey=key)
+        self.addCleanup(t.close)
+        return paramiko.SFTPClient.from_transport(t)
+
+    def test_paramiko_operations(self):
+        sf = self.connect()
+        self.assertEqual(sf.normalize("."), "/")
+        self.assertEqual(sf.normalize("../../x/.."), "/")
+        data = os.urandom(1024 * 1024 + 17)
+        with sf.open("p.bin", "wb") as f:
+            f.set_pipelined(True)
+            f.write(data)
+        self.assertEqual((self.root / "p.bin").read_bytes(), data)
+        with sf.open("p.bin", "rb") as f:
+            f.prefetch()
+            self.assertEqual(f.read(), data)
+            self.assertEqual(f.stat().st_size, len(data))
+        # seek + overwrite in place, append mode
+        with sf.open("p.bin", "r+b") as f:
+            f.seek(10)
+            f.write(b"XYZ")
+        with sf.open("p.bin", "ab") as f:
+            f.write(b"tail")
+        want = data[:10] + b"XYZ" + data[13:] + b"tail"
+        self.assertEqual((self.root / "p.bin").read_bytes(), want)
+        # exclusive create of an existing file fails
+        with self.assertRaises(IOError):
+            sf.open("p.bin", "x")
+        sf.mkdir("dir", 0o750)
+        self.assertEqual(os.stat(self.root / "dir").st_mode & 0o777, 0o750 & ~0o022)
+        names = {a.filename: a for a in sf.listdir_attr("/")}
+        self.assertIn("p.bin", names)
+        self.assertEqual(names["p.bin"].st_size, len(want))
+        # rename never overwrites; posix_rename does
+        (self.root / "other").write_bytes(b"other")
+        with self.assertRaises(IOError):
+            sf.rename("p.bin", "other")
+        self.assertEqual((self.root / "other").read_bytes(), b"other")
+        sf.posix_rename("p.bin", "other")
+        self.assertEqual((self.root / "other").read_bytes(), want)
+        # attributes
+        sf.chmod("other", 0o600)
+        sf.truncate("other", 100)
+        sf.utime("other", (1000000000, 1000000000))
+        st = os.stat(self.root / "other")
+        self.assertEqual((st.st_mode & 0o777, int(st.st_mtime), st.st_size),
+                         (0o600, 1000000000, 100))
+        with sf.open("other", "r+b") as f:
+            f.chmod(0o640)
+            f.truncate(10)
+        st = os.stat(self.root / "other")
+        self.assertEqual((st.st_mode & 0o777, st.st_size), (0o640, 10))
+        # links
+        sf.symlink("other", "dir/ln")  # paramiko sends (target, link) like OpenSSH
+        self.assertEqual(os.readlink(self.root / "dir" / "ln"), "other")
+        self.assertEqual(sf.readlink("dir/ln"), "other")
+        self.assertTrue(sf.lstat("dir/ln").st_mode & 0o120000 == 0o120000)
+        with self.assertRaises(IOError):
+            sf.stat("dir/ln")  # dangling inside dir/: other lives at the root
+        sf.remove("dir/ln")
+        sf.rmdir("dir")
+        with self.assertRaises(IOError):
+            sf.stat("dir")
+        with self.assertRaises(IOError):
+            sf.remove("nope")
+
+
 if __name__ == "__main__":
     unittest.main()
