@@ -174,6 +174,8 @@ def update_readme(table_md):
 
 
 def on_signal(signum, frame):
+    print(f"sgbench: stopped by signal {signal.Signals(signum).name}; cleaning up",
+          file=sys.stderr, flush=True)
     raise SystemExit(128 + signum)     # unwinds through main's cleanup
 
 
@@ -195,7 +197,8 @@ def remove_stale_groups():
 def main(argv):
     a = parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+        if signal.getsignal(sig) != signal.SIG_IGN:      # respect nohup
+            signal.signal(sig, on_signal)
     remove_stale_groups()
     smoke = a.smoke
     work = pathlib.Path(tempfile.mkdtemp(prefix="sgbench-", dir=a.tmp))
