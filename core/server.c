@@ -85,6 +85,48 @@ fail:
 }
 
 /* ---- accepting ------------------------------------------------------------------ */
+#define ACCEPT_BACKOFF_MS 250
+
+static sg_ltimer *g_accept_timer;
+static uint64_t g_last_emfile_log;
+
+static void accept_cb(int fd, uint32_t ev, void *arg);
+
+static void listen_all(void)
+{
+    for (size_t i = 0; i < sg_w->n_listen; i++)
+        if (!sg_w->listen_io[i])
+            sg_w->listen_io[i] = sg_io_add(sg_w->loop, sg_w->listeners[i].fd, EPOLLIN, accept_cb,
+                                           NULL, true);
+}
+
+static void accept_resume_cb(void *arg)
+{
+    g_accept_timer = NULL;
+    if (!sg_w->draining)
+        listen_all();
+}
+
+/* Out of fds: the pending connection stays in the backlog. Stop watching the
+ * listeners for a moment instead of spinning on a readable socket (an
+ * EPOLLEXCLUSIVE registration cannot be modified, only removed). */
+static void accept_backoff(int err)
+{
+    uint64_t now = sg_now_ms();
+    if (now - g_last_emfile_log >= 5000) {
+        g_last_emfile_log = now;
+        SG_ERR(0, "accept: %s: new connections wait (%zu open; raise the fd limit)", strerror(err),
+               sg_w->n_conns);
+    }
+    for (size_t i = 0; i < sg_w->n_listen; i++)
+        if (sg_w->listen_io[i]) {
+            sg_io_del(sg_w->listen_io[i]);
+            sg_w->listen_io[i] = NULL;
+        }
+    if (!g_accept_timer)
+        g_accept_timer = sg_timer_add(sg_w->loop, ACCEPT_BACKOFF_MS, accept_resume_cb, NULL);
+}
+
 static void accept_cb(int fd, uint32_t ev, void *arg)
 {
     for (int i = 0; i < 64 && !sg_w->draining; i++) {
@@ -92,8 +134,8 @@ static void accept_cb(int fd, uint32_t ev, void *arg)
         socklen_t sl = sizeof(ss);
         int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                SG_ERR(0, "accept: %s (raise the fd limit)", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_backoff(errno);
             return;
         }
         sg_session_accept(c, (struct sockaddr *)&ss, sl);
@@ -102,12 +144,20 @@ static void accept_cb(int fd, uint32_t ev, void *arg)
 
 static void stop_listening(void)
 {
-    for (size_t i = 0; i < sg_w->n_listen; i++)
+    if (g_accept_timer) {
+        sg_timer_cancel(sg_w->loop, g_accept_timer);
+        g_accept_timer = NULL;
+    }
+    static bool closed;
+    for (size_t i = 0; i < sg_w->n_listen; i++) {
         if (sg_w->listen_io[i]) {
             sg_io_del(sg_w->listen_io[i]);
             sg_w->listen_io[i] = NULL;
-            close(sg_w->listeners[i].fd);
         }
+        if (!closed)
+            close(sg_w->listeners[i].fd); /* our inherited copy */
+    }
+    closed = true;
 }
 
 static void deadline_cb(void *arg)
@@ -270,8 +320,8 @@ int sg_worker_run(const struct sg_config *cfg, const struct sg_listener *ls, siz
     if (ctl_fd >= 0)
         g_ctl_io = sg_io_add(w.loop, ctl_fd, EPOLLIN, ctl_cb, NULL, false);
     w.listen_io = calloc(n_listen ? n_listen : 1, sizeof(sg_io *));
-    for (size_t i = 0; w.listen_io && i < n_listen; i++)
-        w.listen_io[i] = sg_io_add(w.loop, ls[i].fd, EPOLLIN, accept_cb, NULL, true);
+    if (w.listen_io)
+        listen_all();
     SG_VERB(0, "worker %d ready (%zu plugins, %zu listeners)", slot, w.plugins.n, n_listen);
     sg_loop_run(w.loop);
     /* closing what is left (deadline reached) */
@@ -283,6 +333,9 @@ out:
     if (g_deadline && w.loop)
         sg_timer_cancel(w.loop, g_deadline);
     g_deadline = NULL;
+    if (g_accept_timer && w.loop)
+        sg_timer_cancel(w.loop, g_accept_timer);
+    g_accept_timer = NULL;
     sg_plugins_unload(&w.plugins);
     if (g_sig_io)
         sg_io_del(g_sig_io);
