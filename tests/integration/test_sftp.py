@@ -8,6 +8,7 @@ written or named.
 import hashlib
 import os
 import pathlib
+import re
 import sys
 import unittest
 
@@ -285,6 +286,62 @@ class TestSftpEscape(SftpBase):
         out = r.stdout.decode()
         self.assertEqual(out.count("Remote working directory: /\n"), 2)
         self.no_host_path(r)
+
+
+class TestSftpPolicy(SftpBase):
+    """Per-route config over the plugin config: read_only, deny, symlinks off,
+    and the fallback resolver (no openat2: symlinks never followed)."""
+    route_config = {"read_only": True}
+
+    def setUp(self):
+        sgtest.require_build(self)
+        if not (sgtest.PLUGIN_DIR / "sftp.so").exists():
+            raise unittest.SkipTest("sftp.so not built")
+        route = dict(SFTP_ROUTE, config=self.route_config)
+        self.gw = sgtest.Gateway(self, plugins=[{"name": "sftp", "config": self.plugin_config}],
+                                 routes=[route], users={"u1": {"key": True}}, workers=1)
+        self.gw.start()
+        self.root = self.gw.tmp / "sftp" / "u1"
+        self.local = self.gw.tmp / "local"
+        self.local.mkdir()
+        self.sftp("pwd\n")
+
+    def test_read_only(self):
+        (self.root / "f").write_bytes(b"data")
+        (self.local / "up").write_bytes(b"up")
+        self.sftp("get f got\nls -l\ndf\n")
+        self.assertEqual((self.local / "got").read_bytes(), b"data")
+        for cmd in ("put up up", "rm f", "mkdir d", "rename f g", "chmod 600 f", "ln -s f l",
+                    "put up f"):
+            r = self.sftp(cmd + "\n", ok=False)
+            self.assertNotEqual(r.returncode, 0, cmd)
+            self.assertIn(b"ermission denied", r.stderr, cmd)
+        self.assertEqual(sorted(os.listdir(self.root)), ["f"])
+        self.assertEqual((self.root / "f").read_bytes(), b"data")
+        self.assertIsNotNone(re.search(r"op=open-write.*result=\W?Permission denied", self.gw.log()),
+                             "no audit event for the refused upload")
+
+
+class TestSftpPolicyDeny(TestSftpPolicy):
+    plugin_config = {"root": "sftp/%u", "symlinks": "off", "resolve": "walk"}
+    route_config = {"deny": ["remove", "rmdir"]}
+
+    def test_read_only(self):
+        raise unittest.SkipTest("not this configuration")
+
+    def test_deny_and_symlinks_off(self):
+        (self.local / "up").write_bytes(b"up")
+        self.sftp("put up f\nmkdir d\nrename f g\n")
+        for cmd in ("rm g", "rmdir d", "ln -s g l"):
+            r = self.sftp(cmd + "\n", ok=False)
+            self.assertNotEqual(r.returncode, 0, cmd)
+        self.assertEqual(sorted(os.listdir(self.root)), ["d", "g"])
+        # the walk resolver never follows links, even inside the root
+        os.symlink("g", self.root / "inner")
+        r = self.sftp("get inner x\n", ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.sftp("get g x\n")
+        self.assertEqual((self.local / "x").read_bytes(), b"up")
 
 
 class TestSftpParamiko(SftpBase):
