@@ -311,8 +311,8 @@ void sftp_packet_abort(struct sftp_wbuf *w, size_t start)
 void sftp_attrs_from_stat(struct sftp_attrs *a, const struct stat *st)
 {
     memset(a, 0, sizeof(*a));
-    a->flags = SSH_FILEXFER_ATTR_SIZE | SSH_FILEXFER_ATTR_UIDGID |
-               SSH_FILEXFER_ATTR_PERMISSIONS | SSH_FILEXFER_ATTR_ACMODTIME;
+    a->flags = SSH_FILEXFER_ATTR_SIZE | SSH_FILEXFER_ATTR_UIDGID | SSH_FILEXFER_ATTR_PERMISSIONS |
+               SSH_FILEXFER_ATTR_ACMODTIME;
     a->size = (uint64_t)st->st_size;
     a->uid = (uint32_t)st->st_uid;
     a->gid = (uint32_t)st->st_gid;
@@ -327,14 +327,30 @@ void sftp_mode_string(uint32_t mode, char out[11])
     int i;
 
     switch (mode & S_IFMT) {
-    case S_IFDIR: out[0] = 'd'; break;
-    case S_IFLNK: out[0] = 'l'; break;
-    case S_IFCHR: out[0] = 'c'; break;
-    case S_IFBLK: out[0] = 'b'; break;
-    case S_IFIFO: out[0] = 'p'; break;
-    case S_IFSOCK: out[0] = 's'; break;
-    case S_IFREG: out[0] = '-'; break;
-    default: out[0] = '?'; break;
+    case S_IFDIR:
+        out[0] = 'd';
+        break;
+    case S_IFLNK:
+        out[0] = 'l';
+        break;
+    case S_IFCHR:
+        out[0] = 'c';
+        break;
+    case S_IFBLK:
+        out[0] = 'b';
+        break;
+    case S_IFIFO:
+        out[0] = 'p';
+        break;
+    case S_IFSOCK:
+        out[0] = 's';
+        break;
+    case S_IFREG:
+        out[0] = '-';
+        break;
+    default:
+        out[0] = '?';
+        break;
     }
     for (i = 0; i < 9; i++)
         out[1 + i] = (mode & (1u << (8 - i))) ? rwx[i] : '-';

@@ -64,19 +64,19 @@ enum sftp_status {
 };
 
 /* OPEN pflags */
-#define SSH_FXF_READ   0x01u
-#define SSH_FXF_WRITE  0x02u
+#define SSH_FXF_READ 0x01u
+#define SSH_FXF_WRITE 0x02u
 #define SSH_FXF_APPEND 0x04u
-#define SSH_FXF_CREAT  0x08u
-#define SSH_FXF_TRUNC  0x10u
-#define SSH_FXF_EXCL   0x20u
+#define SSH_FXF_CREAT 0x08u
+#define SSH_FXF_TRUNC 0x10u
+#define SSH_FXF_EXCL 0x20u
 
 /* attribute flags */
-#define SSH_FILEXFER_ATTR_SIZE        0x00000001u
-#define SSH_FILEXFER_ATTR_UIDGID      0x00000002u
+#define SSH_FILEXFER_ATTR_SIZE 0x00000001u
+#define SSH_FILEXFER_ATTR_UIDGID 0x00000002u
 #define SSH_FILEXFER_ATTR_PERMISSIONS 0x00000004u
-#define SSH_FILEXFER_ATTR_ACMODTIME   0x00000008u
-#define SSH_FILEXFER_ATTR_EXTENDED    0x80000000u
+#define SSH_FILEXFER_ATTR_ACMODTIME 0x00000008u
+#define SSH_FILEXFER_ATTR_EXTENDED 0x80000000u
 
 struct sftp_attrs {
     uint32_t flags;
@@ -116,10 +116,10 @@ int sftp_get_attrs(struct sftp_rbuf *rb, struct sftp_attrs *a);
 /* ---- writer ------------------------------------------------------------- */
 struct sftp_wbuf {
     uint8_t *p;
-    size_t len;   /* bytes written */
-    size_t head;  /* bytes already consumed from the front (output queue) */
+    size_t len;  /* bytes written */
+    size_t head; /* bytes already consumed from the front (output queue) */
     size_t cap;
-    bool oom;     /* an allocation failed: the contents are incomplete */
+    bool oom; /* an allocation failed: the contents are incomplete */
 };
 
 void sftp_wbuf_init(struct sftp_wbuf *w);

@@ -100,7 +100,8 @@ static int get_ops(json_t *v, uint32_t *mask, const char **bad)
     *bad = NULL;
     if (!json_is_array(v))
         return -1;
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_string(e))
             return -1;
         for (k = 0; k < SFTP_OP_COUNT; k++)
@@ -228,7 +229,8 @@ int sftp_cfg_apply_json(struct sftp_cfg *c, const char *json_text, char *err, si
         snprintf(err, errlen, "sftp: config must be a JSON object");
         goto out;
     }
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (apply_key(c, key, v, err, errlen) < 0)
             goto out;
     }
@@ -243,8 +245,7 @@ int sftp_cfg_expand_root(const char *tmpl, const char *user, char *out, size_t c
     size_t len = 0, n;
     const char *p;
 
-    if (!user || !user[0] || strchr(user, '/') || strcmp(user, ".") == 0 ||
-        strcmp(user, "..") == 0)
+    if (!user || !user[0] || strchr(user, '/') || strcmp(user, ".") == 0 || strcmp(user, "..") == 0)
         return -1;
     for (p = tmpl; *p; p++) {
         const char *add = p;

@@ -35,19 +35,19 @@ enum sftp_symlinks { SFTP_SYMLINKS_OFF = 0, SFTP_SYMLINKS_INSIDE = 1 };
 #define SFTP_DEFAULT_MAX_HANDLES 256u
 
 struct sftp_cfg {
-    char *root;            /* template: %u user, %% percent */
+    char *root; /* template: %u user, %% percent */
     bool create_root;
     unsigned root_mode;
     unsigned umask;
     bool read_only;
     bool has_allow;
-    uint32_t allow_mask;   /* bits of enum sftp_op */
+    uint32_t allow_mask; /* bits of enum sftp_op */
     uint32_t deny_mask;
-    int symlinks;          /* enum sftp_symlinks */
+    int symlinks; /* enum sftp_symlinks */
     unsigned max_handles;
     uint32_t max_read;
     bool audit;
-    bool force_walk;       /* testing: "resolve": "walk" disables openat2 */
+    bool force_walk; /* testing: "resolve": "walk" disables openat2 */
 };
 
 /* Fill defaults. Returns 0 or -ENOMEM. */

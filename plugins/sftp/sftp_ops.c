@@ -40,11 +40,22 @@ uint32_t sftp_errno_status(int err)
     if (err < 0)
         err = -err;
     switch (err) {
-    case 0: return SSH_FX_OK;
-    case ENOENT: case ENOTDIR: case EBADF: return SSH_FX_NO_SUCH_FILE;
-    case EACCES: case EPERM: case EXDEV: case EROFS: return SSH_FX_PERMISSION_DENIED;
-    case ENOSYS: case EOPNOTSUPP: return SSH_FX_OP_UNSUPPORTED;
-    default: return SSH_FX_FAILURE;
+    case 0:
+        return SSH_FX_OK;
+    case ENOENT:
+    case ENOTDIR:
+    case EBADF:
+        return SSH_FX_NO_SUCH_FILE;
+    case EACCES:
+    case EPERM:
+    case EXDEV:
+    case EROFS:
+        return SSH_FX_PERMISSION_DENIED;
+    case ENOSYS:
+    case EOPNOTSUPP:
+        return SSH_FX_OP_UNSUPPORTED;
+    default:
+        return SSH_FX_FAILURE;
     }
 }
 
@@ -53,25 +64,48 @@ static const char *errno_message(int err)
     if (err < 0)
         err = -err;
     switch (err) {
-    case ENOENT: case ENOTDIR: return "No such file or directory";
-    case EBADF: return "Invalid handle";
-    case EACCES: case EPERM: return "Permission denied";
-    case EXDEV: return "Permission denied (outside the root)";
-    case EROFS: return "Read-only file system";
-    case ENOSYS: case EOPNOTSUPP: return "Operation unsupported";
-    case EEXIST: return "File exists";
-    case ENOTEMPTY: return "Directory not empty";
-    case EISDIR: return "Is a directory";
-    case ELOOP: return "Too many levels of symbolic links (or a symbolic link not followed)";
-    case ENOSPC: return "No space left on device";
-    case EDQUOT: return "Disk quota exceeded";
-    case EFBIG: return "File too large";
-    case ENAMETOOLONG: return "File name too long";
-    case EINVAL: return "Invalid argument";
-    case EMFILE: case ENFILE: return "Too many open files";
-    case EBUSY: return "Device or resource busy";
-    case EFTYPE_NOTREG: return "Not a regular file";
-    default: return "Failure";
+    case ENOENT:
+    case ENOTDIR:
+        return "No such file or directory";
+    case EBADF:
+        return "Invalid handle";
+    case EACCES:
+    case EPERM:
+        return "Permission denied";
+    case EXDEV:
+        return "Permission denied (outside the root)";
+    case EROFS:
+        return "Read-only file system";
+    case ENOSYS:
+    case EOPNOTSUPP:
+        return "Operation unsupported";
+    case EEXIST:
+        return "File exists";
+    case ENOTEMPTY:
+        return "Directory not empty";
+    case EISDIR:
+        return "Is a directory";
+    case ELOOP:
+        return "Too many levels of symbolic links (or a symbolic link not followed)";
+    case ENOSPC:
+        return "No space left on device";
+    case EDQUOT:
+        return "Disk quota exceeded";
+    case EFBIG:
+        return "File too large";
+    case ENAMETOOLONG:
+        return "File name too long";
+    case EINVAL:
+        return "Invalid argument";
+    case EMFILE:
+    case ENFILE:
+        return "Too many open files";
+    case EBUSY:
+        return "Device or resource busy";
+    case EFTYPE_NOTREG:
+        return "Not a regular file";
+    default:
+        return "Failure";
     }
 }
 
@@ -840,8 +874,8 @@ static void op_readdir(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb
 }
 
 /* Run an *at() operation on the parent directory of rel. */
-static int with_parent(struct sftp_session *s, const char *rel, int (*fn)(int, const char *, void *),
-                       void *arg)
+static int with_parent(struct sftp_session *s, const char *rel,
+                       int (*fn)(int, const char *, void *), void *arg)
 {
     const char *name;
     int dirfd, rc;
@@ -1031,7 +1065,8 @@ static void op_symlink(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb
     char target[SFTP_MAX_PATH + 1], rel[SFTP_MAX_PATH + 1], stored[SFTP_MAX_PATH + 1];
     int rc;
 
-    if (sftp_get_name(rb, target, sizeof(target)) < 0 || sftp_get_path(s, rb, rel, sizeof(rel)) < 0) {
+    if (sftp_get_name(rb, target, sizeof(target)) < 0 ||
+        sftp_get_path(s, rb, rel, sizeof(rel)) < 0) {
         reply_bad_message(s, id);
         return;
     }
@@ -1073,15 +1108,12 @@ static const struct {
     uint8_t type;
     sftp_op_fn fn;
 } sftp_handlers[] = {
-    {SSH_FXP_OPEN, op_open},         {SSH_FXP_CLOSE, op_close},
-    {SSH_FXP_READ, op_read},         {SSH_FXP_WRITE, op_write},
-    {SSH_FXP_LSTAT, op_lstat},       {SSH_FXP_FSTAT, op_fstat},
-    {SSH_FXP_SETSTAT, op_setstat},   {SSH_FXP_FSETSTAT, op_fsetstat},
-    {SSH_FXP_OPENDIR, op_opendir},   {SSH_FXP_READDIR, op_readdir},
-    {SSH_FXP_REMOVE, op_remove},     {SSH_FXP_MKDIR, op_mkdir},
-    {SSH_FXP_RMDIR, op_rmdir},       {SSH_FXP_REALPATH, op_realpath},
-    {SSH_FXP_STAT, op_stat},         {SSH_FXP_RENAME, op_rename},
-    {SSH_FXP_READLINK, op_readlink}, {SSH_FXP_SYMLINK, op_symlink},
+    {SSH_FXP_OPEN, op_open},         {SSH_FXP_CLOSE, op_close},       {SSH_FXP_READ, op_read},
+    {SSH_FXP_WRITE, op_write},       {SSH_FXP_LSTAT, op_lstat},       {SSH_FXP_FSTAT, op_fstat},
+    {SSH_FXP_SETSTAT, op_setstat},   {SSH_FXP_FSETSTAT, op_fsetstat}, {SSH_FXP_OPENDIR, op_opendir},
+    {SSH_FXP_READDIR, op_readdir},   {SSH_FXP_REMOVE, op_remove},     {SSH_FXP_MKDIR, op_mkdir},
+    {SSH_FXP_RMDIR, op_rmdir},       {SSH_FXP_REALPATH, op_realpath}, {SSH_FXP_STAT, op_stat},
+    {SSH_FXP_RENAME, op_rename},     {SSH_FXP_READLINK, op_readlink}, {SSH_FXP_SYMLINK, op_symlink},
     {SSH_FXP_EXTENDED, op_extended},
 };
 

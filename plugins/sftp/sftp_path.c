@@ -281,8 +281,8 @@ int sftp_symlink_target(const char *linkrel, const char *target, char *out, size
     return (int)(len + n);
 }
 
-int sftp_readlink_display(const char *linkrel, const char *stored, const char *root_abs,
-                          char *out, size_t cap)
+int sftp_readlink_display(const char *linkrel, const char *stored, const char *root_abs, char *out,
+                          size_t cap)
 {
     char dir[4097], norm[4097];
     size_t rn, n;

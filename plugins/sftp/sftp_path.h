@@ -67,7 +67,7 @@ int sftp_symlink_target(const char *linkrel, const char *target, char *out, size
  * absolute targets inside `root_abs` (the root's canonical host path) are
  * shown as "/..." relative to the root. Anything else: -EACCES (the target
  * would reveal or lead to a host path). */
-int sftp_readlink_display(const char *linkrel, const char *stored, const char *root_abs,
-                          char *out, size_t cap);
+int sftp_readlink_display(const char *linkrel, const char *stored, const char *root_abs, char *out,
+                          size_t cap);
 
 #endif

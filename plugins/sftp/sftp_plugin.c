@@ -184,7 +184,6 @@ static void fatal(struct sftp_session *s, const char *why)
     }
 }
 
-
 static void kick_cb(void *arg)
 {
     struct sftp_session *s = arg;
@@ -353,8 +352,7 @@ static int run(struct sftp_session *s, const uint8_t *data, size_t len)
     if (s->dead)
         return -1;
     if (data && len) {
-        if (s->in_len == 0 && !s->resume_timer &&
-            sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW) {
+        if (s->in_len == 0 && !s->resume_timer && sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW) {
             used = process(s, data, len, &budget);
             if (s->dead)
                 return -1;
@@ -556,7 +554,7 @@ static const struct sg_plugin sftp_descriptor = {
 };
 
 __attribute__((visibility("default"))) const struct sg_plugin *sg_plugin_entry(unsigned abi_major,
-                                                                              unsigned abi_minor)
+                                                                               unsigned abi_minor)
 {
     (void)abi_minor;
     if (abi_major != SG_PLUGIN_ABI_MAJOR)

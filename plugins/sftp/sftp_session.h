@@ -17,14 +17,14 @@
 enum sftp_handle_kind { SFTP_H_FREE = 0, SFTP_H_FILE, SFTP_H_DIR };
 
 struct sftp_handle {
-    int kind;            /* enum sftp_handle_kind */
-    uint32_t gen;        /* bumped on every reuse: stale handles are refused */
-    int fd;              /* file, or the directory fd (owned by dir) */
+    int kind;     /* enum sftp_handle_kind */
+    uint32_t gen; /* bumped on every reuse: stale handles are refused */
+    int fd;       /* file, or the directory fd (owned by dir) */
     DIR *dir;
-    char *path;          /* as the client sees it ("/..."), for audit */
-    uint32_t pflags;     /* OPEN pflags */
+    char *path;      /* as the client sees it ("/..."), for audit */
+    uint32_t pflags; /* OPEN pflags */
     uint64_t bytes_read, bytes_written;
-    bool failed;         /* an I/O error happened on it */
+    bool failed; /* an I/O error happened on it */
 };
 
 struct sftp_session {
@@ -32,11 +32,11 @@ struct sftp_session {
     const sg_plugin_ref *self;
     sg_chan *ch;
     sg_conn *conn;
-    struct sftp_cfg cfg;     /* plugin config + route config */
+    struct sftp_cfg cfg; /* plugin config + route config */
     char *user;
-    char *root_abs;          /* canonical host path of the root (never sent) */
+    char *root_abs; /* canonical host path of the root (never sent) */
     struct sftp_root root;
-    bool inited;             /* INIT received */
+    bool inited; /* INIT received */
     uint32_t client_version;
 
     struct sftp_handle *handles; /* cfg.max_handles entries */
@@ -49,20 +49,20 @@ struct sftp_session {
     /* output queue of encoded replies */
     struct sftp_wbuf out;
 
-    bool paused;         /* input paused (output queue full or slice budget) */
-    bool eof;            /* client sent EOF */
-    bool dead;           /* protocol error / closing: ignore further input */
+    bool paused; /* input paused (output queue full or slice budget) */
+    bool eof;    /* client sent EOF */
+    bool dead;   /* protocol error / closing: ignore further input */
     bool close_sent;
     sg_timer *resume_timer;
     /* re-entrancy: the host may call back into the plugin from inside a host
      * call (data read while chan_send writes). Nested calls only record
      * what happened; the outer call acts on it. */
-    unsigned busy;           /* depth of plugin entries in progress */
-    bool nested_event;       /* data/EOF arrived during a nested call */
-    bool gone;               /* on_channel_closed came while busy: free at exit */
+    unsigned busy;     /* depth of plugin entries in progress */
+    bool nested_event; /* data/EOF arrived during a nested call */
+    bool gone;         /* on_channel_closed came while busy: free at exit */
     const char *pending_fatal;
-    sg_timer *kick_timer;    /* retry a blocked send if ready_to_send is late */
-    unsigned kick_ms;        /* its back-off (5 ms doubling to 200 ms) */
+    sg_timer *kick_timer; /* retry a blocked send if ready_to_send is late */
+    unsigned kick_ms;     /* its back-off (5 ms doubling to 200 ms) */
 };
 
 /* Limits of the output queue (bytes) that pause / resume request processing. */

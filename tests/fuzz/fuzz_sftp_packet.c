@@ -73,7 +73,9 @@ static void decode(const uint8_t *body, size_t len)
         if (sftp_get_attrs(&rb, &a) == 0)
             check_attrs_roundtrip(&a);
         break;
-    case SSH_FXP_CLOSE: case SSH_FXP_FSTAT: case SSH_FXP_READDIR:
+    case SSH_FXP_CLOSE:
+    case SSH_FXP_FSTAT:
+    case SSH_FXP_READDIR:
         (void)sftp_get_string(&rb, &s, &n);
         break;
     case SSH_FXP_READ:
@@ -87,7 +89,8 @@ static void decode(const uint8_t *body, size_t len)
         if (sftp_get_string(&rb, &s, &n) == 0 && (s < body || s + n > body + len))
             abort();
         break;
-    case SSH_FXP_SETSTAT: case SSH_FXP_MKDIR:
+    case SSH_FXP_SETSTAT:
+    case SSH_FXP_MKDIR:
         get_path(&rb);
         if (sftp_get_attrs(&rb, &a) == 0)
             check_attrs_roundtrip(&a);
@@ -97,7 +100,8 @@ static void decode(const uint8_t *body, size_t len)
         if (sftp_get_attrs(&rb, &a) == 0)
             check_attrs_roundtrip(&a);
         break;
-    case SSH_FXP_RENAME: case SSH_FXP_SYMLINK:
+    case SSH_FXP_RENAME:
+    case SSH_FXP_SYMLINK:
         get_path(&rb);
         get_path(&rb);
         break;

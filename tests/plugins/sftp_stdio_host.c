@@ -227,7 +227,8 @@ int main(int argc, char **argv)
     host.disconnect = h_disconnect;
     if (pl->init(&host, NULL, argc > 2 ? argv[2] : "{}", &state) != SG_OK)
         return 3;
-    struct sg_ev_channel_request rq = {.size = sizeof(rq), .type = "subsystem",
+    struct sg_ev_channel_request rq = {.size = sizeof(rq),
+                                       .type = "subsystem",
                                        .subsystem = "sftp",
                                        .route_config = argc > 3 ? argv[3] : "{}"};
     if (pl->on_channel_request(state, ch, &rq) != SG_OK) {

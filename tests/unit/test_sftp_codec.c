@@ -1,10 +1,13 @@
 /* Unit tests: sftp plugin wire codec (plugins/sftp/sftp_codec.c) and config
  * parsing (plugins/sftp/sftp_config.c). */
+/* cmocka.h needs these first */
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <stdlib.h>
 #include <string.h>
@@ -261,7 +264,10 @@ static void test_wbuf_packet_across_growth(void **state)
         d = sftp_wbuf_reserve(&w, 4 + 261120);
         assert_non_null(d);
         memset(d + 4, 0x55, 261120);
-        d[0] = 0; d[1] = 0x03; d[2] = 0xfc; d[3] = 0x00; /* 261120 */
+        d[0] = 0;
+        d[1] = 0x03;
+        d[2] = 0xfc;
+        d[3] = 0x00; /* 261120 */
         w.len += 4 + 261120;
         sftp_packet_end(&w, st);
         /* the queue: the unconsumed 0xaa bytes, then one well-formed packet */
@@ -341,8 +347,9 @@ static void test_config(void **state)
     assert_int_equal(c.max_handles, 256);
     assert_true(sftp_cfg_permits(&c, SFTP_OP_OPEN_WRITE));
 
-    assert_int_equal(sftp_cfg_apply_json(&c, "{\"root\":\"/srv/%u\",\"root_mode\":\"0750\","
-                                              "\"umask\":18,\"read_only\":true}",
+    assert_int_equal(sftp_cfg_apply_json(&c,
+                                         "{\"root\":\"/srv/%u\",\"root_mode\":\"0750\","
+                                         "\"umask\":18,\"read_only\":true}",
                                          err, sizeof(err)),
                      0);
     assert_string_equal(c.root, "/srv/%u");
@@ -353,8 +360,9 @@ static void test_config(void **state)
     assert_true(sftp_cfg_permits(&c, SFTP_OP_OPEN_READ));
 
     /* route config on top */
-    assert_int_equal(sftp_cfg_apply_json(&c, "{\"read_only\":false,\"deny\":[\"remove\"],"
-                                              "\"allow\":[\"open-read\",\"remove\",\"list\"]}",
+    assert_int_equal(sftp_cfg_apply_json(&c,
+                                         "{\"read_only\":false,\"deny\":[\"remove\"],"
+                                         "\"allow\":[\"open-read\",\"remove\",\"list\"]}",
                                          err, sizeof(err)),
                      0);
     assert_true(sftp_cfg_permits(&c, SFTP_OP_OPEN_READ));
@@ -368,7 +376,8 @@ static void test_config(void **state)
     assert_non_null(strstr(err, "explode"));
     assert_int_equal(sftp_cfg_apply_json(&c, "{\"max_read\":100000000}", err, sizeof(err)), -1);
     assert_int_equal(sftp_cfg_apply_json(&c, "{\"umask\":\"9\"}", err, sizeof(err)), -1);
-    assert_int_equal(sftp_cfg_apply_json(&c, "{\"symlinks\":\"everywhere\"}", err, sizeof(err)), -1);
+    assert_int_equal(sftp_cfg_apply_json(&c, "{\"symlinks\":\"everywhere\"}", err, sizeof(err)),
+                     -1);
     assert_int_equal(sftp_cfg_apply_json(&c, "[1]", err, sizeof(err)), -1);
     assert_int_equal(sftp_cfg_apply_json(&c, "{", err, sizeof(err)), -1);
     assert_int_equal(sftp_cfg_apply_json(&c, "{\"symlinks\":\"off\"}", err, sizeof(err)), 0);
@@ -396,13 +405,12 @@ static void test_expand_root(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_frame_peek),      cmocka_unit_test(test_reader_bounds),
-        cmocka_unit_test(test_get_name),        cmocka_unit_test(test_attrs_roundtrip),
-        cmocka_unit_test(test_attrs_extended),  cmocka_unit_test(test_packet_build),
-        cmocka_unit_test(test_wbuf_growth),     cmocka_unit_test(test_wbuf_packet_across_growth),
-        cmocka_unit_test(test_mode_string),
-        cmocka_unit_test(test_longname),        cmocka_unit_test(test_config),
-        cmocka_unit_test(test_expand_root),
+        cmocka_unit_test(test_frame_peek),     cmocka_unit_test(test_reader_bounds),
+        cmocka_unit_test(test_get_name),       cmocka_unit_test(test_attrs_roundtrip),
+        cmocka_unit_test(test_attrs_extended), cmocka_unit_test(test_packet_build),
+        cmocka_unit_test(test_wbuf_growth),    cmocka_unit_test(test_wbuf_packet_across_growth),
+        cmocka_unit_test(test_mode_string),    cmocka_unit_test(test_longname),
+        cmocka_unit_test(test_config),         cmocka_unit_test(test_expand_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

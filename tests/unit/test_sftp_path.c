@@ -14,11 +14,14 @@
  *   T/u1/d2 -> dir                   link to a dir inside
  *   T/u10/secret, T/outside/secret   must never be reachable
  */
+/* cmocka.h needs these first */
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <errno.h>
 #include <fcntl.h>
@@ -288,8 +291,9 @@ static void test_symlink_target(void **state)
     assert_true(sftp_symlink_target("d/link", "/", out, sizeof(out)) > 0);
     assert_string_equal(out, "..");
     assert_int_equal(sftp_symlink_target("link", "/../etc/passwd", out, sizeof(out)), -EACCES);
-    assert_int_equal(sftp_symlink_target("link", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w", out, 16),
-                     -ENAMETOOLONG);
+    assert_int_equal(
+        sftp_symlink_target("link", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w", out, 16),
+        -ENAMETOOLONG);
 }
 
 static void test_symlink_target_resolves(void **state)
@@ -330,12 +334,9 @@ static void test_readlink_display(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalize),
-        cmocka_unit_test(test_escape_matrix),
-        cmocka_unit_test(test_parent),
-        cmocka_unit_test(test_walk_fallback),
-        cmocka_unit_test(test_symlink_target),
-        cmocka_unit_test(test_symlink_target_resolves),
+        cmocka_unit_test(test_normalize),        cmocka_unit_test(test_escape_matrix),
+        cmocka_unit_test(test_parent),           cmocka_unit_test(test_walk_fallback),
+        cmocka_unit_test(test_symlink_target),   cmocka_unit_test(test_symlink_target_resolves),
         cmocka_unit_test(test_readlink_display),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
