@@ -210,6 +210,18 @@ def client(gw, user="alice", timeout=10, password=None):
     return t
 
 
+def hangup(t):
+    """Close a paramiko Transport so that the FIN leaves now: Transport.close()
+    alone closes the socket while its reader thread is still in recv(), and
+    the kernel sends the FIN only when that recv returns (up to 100 ms
+    later), after the next connection of a test may already be there."""
+    try:
+        t.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    t.close()
+
+
 def msg(*fields):
     """A paramiko.Message: int -> byte (first) / uint32, bytes/str -> string, bool."""
     m = paramiko.Message()

@@ -81,7 +81,7 @@ class Base(unittest.TestCase):
     def _close_transports(self):
         for t in self.transports:
             try:
-                t.close()
+                rawssh.hangup(t)
             except Exception:
                 pass
 
@@ -252,7 +252,7 @@ class PreAuth(Base):
             except Exception:
                 pass
             results["auth"] = time.time() - t0
-            t.close()
+            rawssh.hangup(t)
 
         def auth_slow_attempts():
             t = rawssh.client(gw, None)
@@ -267,7 +267,7 @@ class PreAuth(Base):
             except Exception:
                 pass
             results["auth attempts"] = time.time() - t0
-            t.close()
+            rawssh.hangup(t)
 
         kexinit = rawssh.packet(bytes([20]) + os.urandom(16) + b"\0" * 200)
         threads = [threading.Thread(target=trickle, args=("banner", b"", b"SSH-2.0-" + b"x" * 60)),
@@ -353,6 +353,84 @@ class PostAuth(Base):
             ("USERAUTH_REQUEST after auth", "disconnect",
              lambda t, c: send(t, 50, "bob", "ssh-connection", "none")),
         ]
+        self._run_cases(gw, probe, cases)
+
+    def test_random_messages_after_auth(self):
+        """A small seeded protocol fuzzer: messages of the connection
+        protocol (and any other type) with random fields — edge-value
+        integers, channel ids that exist and that do not, strings whose
+        length field lies — sent by a logged-in client with an open channel.
+        The server may answer, refuse or disconnect; the worker must
+        survive and give back its fds. SGTEST_FUZZ_SEED picks another seed."""
+        import random
+        seed = int(os.environ.get("SGTEST_FUZZ_SEED", "8"))
+        rnd = random.Random(seed)
+        gw = gateway(self, routes=ECHO_ROUTES + [{"match": {"kind": "shell"}, "plugin": "echo"}])
+        gw.start()
+        probe = Probe(gw)
+        names = [b"session", b"direct-tcpip", b"forwarded-tcpip", b"x11", b"exec", b"shell",
+                 b"subsystem", b"pty-req", b"env", b"signal", b"window-change", b"exit-status",
+                 b"tcpip-forward", b"cancel-tcpip-forward", b"keepalive@openssh.com",
+                 b"eow@openssh.com", b"no-more-sessions@openssh.com", b"sftp", b"echo"]
+
+        def field(chan):
+            k = rnd.randrange(7)
+            if k == 0:
+                return struct.pack(">I", rnd.choice([0, 1, 0x7fffffff, 0x80000000, 0xffffffff,
+                                                     rnd.getrandbits(32)]))
+            if k == 1:
+                return struct.pack(">I", chan)
+            if k == 2:
+                return struct.pack(">I", rnd.choice([0, 2]) + rnd.randrange(2))  # booleans
+            if k == 3:
+                s = rnd.choice(names)
+                return struct.pack(">I", len(s)) + s
+            if k == 4:
+                s = os.urandom(rnd.choice([0, 1, 7, 100, 5000]))
+                return struct.pack(">I", len(s)) + s
+            if k == 5:  # a string whose length field lies
+                s = os.urandom(rnd.randrange(20))
+                return struct.pack(">I", rnd.choice([len(s) + 1, 0xffffffff, 0x10000])) + s
+            return os.urandom(rnd.randrange(4))
+
+        sent = disconnects = 0
+        deadline = time.time() + 20
+        while sent < 600 and time.time() < deadline:
+            t = self.client(gw)
+            ch = t.open_session(timeout=5)
+            if rnd.randrange(2):
+                ch.exec_command(rnd.choice(["cat", "sleep 60000", "lines"]))
+            for _ in range(40):
+                ptype = rnd.choice([80, 81, 82, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100,
+                                    rnd.randrange(1, 256)])
+                if ptype in (20, 21, 30, 31, 32, 33, 34, 50, 51, 52, 60, 61):  # kex/auth: covered
+                    continue
+                body = b"".join(field(ch.remote_chanid) for _ in range(rnd.randrange(8)))
+                m = paramiko.Message()
+                m.add_byte(bytes([ptype]))
+                m.add_bytes(body)
+                try:
+                    t._send_message(m)
+                except Exception:  # noqa: BLE001 - the server hung up
+                    break
+                sent += 1
+                if not t.is_active():
+                    break
+            time.sleep(0.1)
+            if not t.is_active():
+                disconnects += 1
+            else:  # still usable?
+                c2 = t.open_session(timeout=5) if t.is_active() else None
+                if c2 is not None:
+                    c2.exec_command("exit 3")
+                    self.assertEqual(c2.recv_exit_status(), 3)
+            rawssh.hangup(t)
+        print("fuzz seed %d: %d messages, %d disconnects" % (seed, sent, disconnects))
+        self.assertGreater(sent, 200)
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def _run_cases(self, gw, probe, cases):
         for name, expected, action in cases:
             with self.subTest(case=name):
                 t = self.client(gw)
@@ -367,7 +445,7 @@ class PostAuth(Base):
                     self.assertTrue(t.is_active())
                 else:
                     self.assertTrue(rawssh.wait_inactive(t, 5), "still connected")
-                t.close()
+                rawssh.hangup(t)
         self.login_still_works(gw)
         probe.check(self)
 
@@ -405,7 +483,7 @@ class Floods(Base):
             rawssh.send(t, rawssh.MSG_CHANNEL_OPEN, "session", 5000 + i, 1 << 20, 32768)
         self.assertTrue(wait_for(lambda: gw.log().count("max_sessions (4) reached") - n0 >= 300, 10))
         echo_roundtrip(self, opened[2], b"still here\n")
-        t.close()
+        rawssh.hangup(t)
         self.login_still_works(gw)
         probe.check(self)
 
@@ -430,7 +508,7 @@ class Floods(Base):
         self.assertIn("channel refused: max_channels (3) reached", gw.log())
         got[0].exec_command("cat")
         echo_roundtrip(self, got[0])
-        t.close()
+        rawssh.hangup(t)
         probe.check(self)
 
     def test_channel_churn_returns_memory(self):
@@ -451,7 +529,7 @@ class Floods(Base):
         ch = t.open_session(timeout=5)
         ch.exec_command("exit 9")
         self.assertEqual(ch.recv_exit_status(), 9)
-        t.close()
+        rawssh.hangup(t)
         probe.check(self, rss_slack_kb=4 * 1024)
 
     def _flood_window(self, gw, pid, mode):
@@ -479,7 +557,7 @@ class Floods(Base):
             pass
         self.assertTrue(rawssh.wait_inactive(t, 10))
         peak = max(peak, rawssh.rss_kb(pid))
-        t.close()
+        rawssh.hangup(t)
         return sent, peak
 
     def test_peer_ignoring_the_window_is_disconnected(self):
@@ -591,7 +669,7 @@ class Faults(Base):
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         for t, ch in held:
             echo_roundtrip(self, ch, b"after\n")
-            t.close()
+            rawssh.hangup(t)
         self.login_still_works(gw)
         probe.check(self)
 
@@ -639,7 +717,7 @@ class Faults(Base):
         self.assertEqual(gw.log().count("died from signal"), 1)
         self.login_still_works(gw)
         for t, ch in on[b]:
-            t.close()
+            rawssh.hangup(t)
         self.assertTrue(wait_for(lambda: rawssh.fd_count(b) <= probe.fds[b], 10))
         if not rawssh.SANITIZED:
             self.assertLess(rawssh.rss_kb(b) - probe.rss[b], 16 * 1024)
