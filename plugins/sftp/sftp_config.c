@@ -37,6 +37,8 @@ int sftp_cfg_init(struct sftp_cfg *c)
     c->create_root = true;
     c->root_mode = 0700;
     c->umask = 0022;
+    c->file_mode = 0666;
+    c->dir_mode = 0777;
     c->symlinks = SFTP_SYMLINKS_INSIDE;
     c->max_handles = SFTP_DEFAULT_MAX_HANDLES;
     c->max_read = SFTP_DEFAULT_MAX_READ;
@@ -144,6 +146,12 @@ static int apply_key(struct sftp_cfg *c, const char *key, json_t *v, char *err, 
             goto type;
     } else if (strcmp(key, "umask") == 0) {
         if (get_mode(v, 0777, &c->umask) < 0)
+            goto type;
+    } else if (strcmp(key, "file_mode") == 0) {
+        if (get_mode(v, 0777, &c->file_mode) < 0)
+            goto type;
+    } else if (strcmp(key, "dir_mode") == 0) {
+        if (get_mode(v, 01777, &c->dir_mode) < 0)
             goto type;
     } else if (strcmp(key, "read_only") == 0) {
         if (!json_is_boolean(v))

@@ -39,6 +39,8 @@ struct sftp_cfg {
     bool create_root;
     unsigned root_mode;
     unsigned umask;
+    unsigned file_mode; /* new files when the client sends no permissions */
+    unsigned dir_mode;  /* new directories when the client sends none */
     bool read_only;
     bool has_allow;
     uint32_t allow_mask; /* bits of enum sftp_op */

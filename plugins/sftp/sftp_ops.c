@@ -474,7 +474,8 @@ static void op_open(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
         sftp_reply_status(s, id, SSH_FX_FAILURE, "Too many open handles");
         return;
     }
-    mode = (a.flags & SSH_FILEXFER_ATTR_PERMISSIONS) ? (mode_t)(a.perm & 0777) : 0666;
+    mode = (a.flags & SSH_FILEXFER_ATTR_PERMISSIONS) ? (mode_t)(a.perm & 0777)
+                                                     : (mode_t)s->cfg.file_mode;
     mode &= ~(mode_t)s->cfg.umask;
     fd = sftp_resolve_open(&s->root, rel, flags | O_NOCTTY | O_NONBLOCK, mode);
     if (fd < 0) {
@@ -914,7 +915,8 @@ static void path_op(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb, e
         return;
     switch (op) {
     case SFTP_OP_MKDIR:
-        mode = (a.flags & SSH_FILEXFER_ATTR_PERMISSIONS) ? (mode_t)(a.perm & 01777) : 0777;
+        mode = (a.flags & SSH_FILEXFER_ATTR_PERMISSIONS) ? (mode_t)(a.perm & 01777)
+                                                         : (mode_t)s->cfg.dir_mode;
         mode &= ~(mode_t)s->cfg.umask;
         rc = rel[0] ? with_parent(s, rel, at_mkdir, &mode) : -EEXIST;
         break;

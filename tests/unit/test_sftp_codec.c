@@ -381,6 +381,14 @@ static void test_config(void **state)
     assert_int_equal(sftp_cfg_apply_json(&c, "[1]", err, sizeof(err)), -1);
     assert_int_equal(sftp_cfg_apply_json(&c, "{", err, sizeof(err)), -1);
     assert_int_equal(sftp_cfg_apply_json(&c, "{\"symlinks\":\"off\"}", err, sizeof(err)), 0);
+    assert_int_equal(c.file_mode, 0666);
+    assert_int_equal(c.dir_mode, 0777);
+    assert_int_equal(
+        sftp_cfg_apply_json(&c, "{\"file_mode\":\"0640\",\"dir_mode\":\"0750\"}", err, sizeof(err)),
+        0);
+    assert_int_equal(c.file_mode, 0640);
+    assert_int_equal(c.dir_mode, 0750);
+    assert_int_equal(sftp_cfg_apply_json(&c, "{\"file_mode\":\"04755\"}", err, sizeof(err)), -1);
     assert_int_equal(c.symlinks, SFTP_SYMLINKS_OFF);
     sftp_cfg_free(&c);
 }
