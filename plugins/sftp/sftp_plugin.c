@@ -45,6 +45,10 @@ static void session_free(struct sftp_session *s)
         s->host->timer_cancel(s->kick_timer);
         s->kick_timer = NULL;
     }
+    if (s->trim_timer) {
+        s->host->timer_cancel(s->trim_timer);
+        s->trim_timer = NULL;
+    }
     sftp_close_all_handles(s);
     free(s->handles);
     sftp_root_close(&s->root);
@@ -314,6 +318,31 @@ static void drop_in(struct sftp_session *s, size_t n)
     s->in_len -= n;
 }
 
+/* After a burst the queues may hold megabytes of capacity: free it once the
+ * session stayed idle (both queues empty) for a while. */
+static void trim_cb(void *arg)
+{
+    struct sftp_session *s = arg;
+
+    s->trim_timer = NULL;
+    if (s->dead || s->busy)
+        return;
+    if (s->in_len == 0 && s->in_cap > SFTP_TRIM_BYTES) {
+        free(s->in);
+        s->in = NULL;
+        s->in_cap = 0;
+    }
+    if (sftp_wbuf_pending(&s->out) == 0 && s->out.cap > SFTP_TRIM_BYTES)
+        sftp_wbuf_free(&s->out);
+}
+
+static void arm_trim(struct sftp_session *s)
+{
+    if (s->trim_timer || (s->in_cap <= SFTP_TRIM_BYTES && s->out.cap <= SFTP_TRIM_BYTES))
+        return;
+    s->trim_timer = s->host->timer_add(SFTP_TRIM_MS, trim_cb, s);
+}
+
 static void update_flow(struct sftp_session *s)
 {
     bool want;
@@ -330,6 +359,7 @@ static void update_flow(struct sftp_session *s)
         s->paused = want;
         s->host->chan_pause_input(s->ch, want);
     }
+    arm_trim(s);
     /* client finished: end once every request was answered and sent */
     if (s->eof && !has_packet(s) && sftp_wbuf_pending(&s->out) == 0 && !s->close_sent) {
         sftp_close_all_handles(s);

@@ -62,6 +62,7 @@ struct sftp_session {
     bool gone;         /* on_channel_closed came while busy: free at exit */
     const char *pending_fatal;
     sg_timer *kick_timer; /* retry a blocked send if ready_to_send is late */
+    sg_timer *trim_timer; /* give big idle buffers back (SFTP_TRIM_MS) */
     unsigned kick_ms;     /* its back-off (5 ms doubling to 200 ms) */
 };
 
@@ -71,6 +72,9 @@ struct sftp_session {
 /* Work per slice before yielding to the loop, in units: 1 per request plus 1
  * per 16 KiB of file data moved (so ~4 MiB of file I/O, or 256 requests). */
 #define SFTP_SLICE_REQUESTS 256u
+/* Buffers larger than SFTP_TRIM_BYTES are freed after SFTP_TRIM_MS idle. */
+#define SFTP_TRIM_BYTES (256u * 1024u)
+#define SFTP_TRIM_MS 2000u
 /* Input kept while paused before we call the peer abusive. */
 #define SFTP_IN_MAX (4u * 1024u * 1024u)
 
