@@ -216,10 +216,28 @@ def hangup(t):
     the kernel sends the FIN only when that recv returns (up to 100 ms
     later), after the next connection of a test may already be there."""
     try:
+        cport, sport = t.sock.getsockname()[1], t.sock.getpeername()[1]
         t.sock.shutdown(socket.SHUT_RDWR)
     except OSError:
-        pass
+        cport = sport = None
     t.close()
+    if cport:  # the server closed its end: it handled the EOF in this iteration
+        wait_for(lambda: _server_state(sport, cport) in (None, "09"), 5, 0.01)
+
+
+def _server_state(sport, cport):
+    """TCP state of the server-side socket sport<-cport, None when gone."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fl = line.split()
+            if int(fl[1].split(":")[1], 16) == sport and int(fl[2].split(":")[1], 16) == cport:
+                return fl[3]
+    return None
 
 
 def msg(*fields):
