@@ -79,6 +79,7 @@ static void chan_free(struct sg_chan *h)
     free(h->eol);
     free(h->carry);
     free(h->inq);
+    free(h->pending_signal);
     free(h->fwd_addr);
     free(h->orig_addr);
     free(h);
@@ -229,6 +230,12 @@ static void signal_cb(ssh_session s, ssh_channel ch, const char *signal, void *u
     struct sg_chan *h = userdata;
     if (!h->owner || !h->owner->desc->on_channel_request || h->conn->closing)
         return;
+    if (h->conn->in_libssh_call) { /* the owner is inside a host call: later */
+        free(h->pending_signal);
+        h->pending_signal = strdup(signal ? signal : "");
+        sg_conn_touch(h->conn);
+        return;
+    }
     struct sg_ev_channel_request ev = {.size = sizeof(ev), .channel_id = h->id, .type = "signal",
                                        .signal_name = signal ? signal : ""};
     h->owner->desc->on_channel_request(h->owner->state, (sg_chan *)h, &ev);
@@ -1174,6 +1181,12 @@ static void chan_after(struct sg_chan *h)
     }
     if (h->opened && !h->opened_fired && strcmp(h->type, "forwarded-tcpip") == 0)
         fire_opened(h);
+    if (h->pending_signal) {
+        char *sig = h->pending_signal;
+        h->pending_signal = NULL;
+        signal_cb(NULL, h->ch, sig, h);
+        free(sig);
+    }
     if (h->resume_pending && !h->paused)
         resume_input(h);
     if (h->eof_in && !h->eof_in_fired && !h->paused && h->owner && !c->closing) {

@@ -45,6 +45,7 @@ struct sg_chan {
     size_t eol_len, max_len;
     uint8_t *carry;
     size_t carry_len, carry_cap;
+    char *pending_signal;      /* a signal request that came during a host call */
     uint8_t *inq;              /* input taken from libssh on resume, not yet delivered */
     size_t inq_off, inq_len, inq_cap;
     uint64_t bytes_in, bytes_out;

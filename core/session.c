@@ -659,6 +659,9 @@ static void update_interest(struct sg_conn *c)
     sg_io_mod(c->io, want);
 }
 
+static sg_ltimer *g_more_timer;
+static void more_cb(void *arg) { g_more_timer = NULL; } /* the after-hook runs next */
+
 void sg_sessions_after_dispatch(void *arg)
 {
     for (int round = 0; round < 16 && sg_w->dirty; round++) {
@@ -696,6 +699,8 @@ void sg_sessions_after_dispatch(void *arg)
             c = next;
         }
     }
+    if (sg_w->dirty && !g_more_timer) /* work left after the last round: come back soon */
+        g_more_timer = sg_timer_add(sg_w->loop, 0, more_cb, NULL);
     if (sg_w->draining && sg_w->n_conns == 0)
         sg_loop_stop(sg_w->loop);
 }

@@ -22,6 +22,11 @@
  *   a pool thread and may call nothing of the host but host->post) and
  *   host->post itself, which is the one thread-safe host call. No locks are
  *   needed in plugin code that stays on the loop thread.
+ * NO RE-ENTRY. While a plugin is inside a host call (chan_send, chan_close,
+ *   ...), the host does not call that connection's channel handlers: input
+ *   libssh reads while flushing is held back and delivered afterwards from the
+ *   loop. Other handlers may still run from inside a host call only where
+ *   stated (none today).
  * NEVER BLOCK. A handler must return quickly: blocking I/O goes to
  *   host->queue_work, sockets and pipes go through host->fd_watch.
  * OWNERSHIP. Event structs and every pointer inside them are BORROWED until
