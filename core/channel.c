@@ -151,6 +151,8 @@ static void flush_carry(struct sg_chan *h, bool is_stderr)
 /* Returns how many bytes were taken (the rest stays with libssh). */
 static size_t deliver(struct sg_chan *h, const uint8_t *data, size_t len, bool is_stderr)
 {
+    if (len == 0)
+        return 0; /* an empty CHANNEL_DATA carries nothing to deliver */
     if (!h->owner || !h->owner->desc->on_channel_data || h->denied)
         return h->owner ? len : 0; /* no program yet: keep it (bounded by the window) */
     flush_carry(h, is_stderr);

@@ -309,7 +309,7 @@ struct sg_ev_channel_requested {
  * delivering, stops opening the SSH window, and disconnects a peer that sends
  * past the window. Framing (host->chan_set_record_length /
  * chan_set_eol) changes how the bytes are cut into calls. */
-struct sg_ev_data {
+struct sg_ev_data {  /* len is never 0 */
     size_t size;
     uint32_t channel_id;
     const uint8_t *data;

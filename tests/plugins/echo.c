@@ -94,6 +94,8 @@ static void flush_pending(struct echo_chan *e)
 
 static void queue_out(struct echo_chan *e, const void *data, size_t len)
 {
+    if (len == 0)
+        return;
     char *p = realloc(e->pending, e->pending_len + len);
     if (!p) {
         host->disconnect(host->chan_conn(e->ch), "echo: out of memory");
