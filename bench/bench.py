@@ -54,6 +54,8 @@ def parse_args(argv):
     ap.add_argument("--name", default="latest", help="results file stem")
     ap.add_argument("--tmp", default="/dev/shm", help="tmpfs for files and server state")
     ap.add_argument("--no-sshgate", action="store_true", help="measure sshd only")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the re-measured figures in an existing results file")
     ap.add_argument("--keep", action="store_true",
                     help="keep the work dir (server configs and logs) under --tmp")
     a = ap.parse_args(argv)
@@ -159,6 +161,26 @@ def figure_rows(a, smoke, cps_levels):
         rows.append((f"server CPU per connection @{n}", "ms", "lower", f"idle{n}",
                      "cpu_ms_per_conn", None))
     return rows
+
+
+def merge_results(prev_path, rows, meta, raw):
+    """Old results with the figures measured now replacing theirs."""
+    import json
+    with open(prev_path) as f:
+        prev = json.load(f)
+    new_tasks = set(raw)
+    by_label = {r["label"]: r for r in rows}
+    merged = []
+    for r in prev["figures"]:
+        merged.append(by_label.pop(r["label"]) if r["task"] in new_tasks else r)
+    merged += by_label.values()
+    pmeta = prev["meta"]
+    pmeta.setdefault("merged", []).append(
+        {"date": meta["date"], "tasks": sorted(new_tasks), "commit": meta["commit"],
+         "loadavg": meta["machine"]["loadavg"]})
+    praw = prev.get("runs", {})
+    praw.update(raw)
+    return merged, pmeta, praw
 
 
 def update_readme(table_md):
@@ -321,6 +343,9 @@ def main(argv):
             rows.append(row)
         report.rows_with_verdict(rows)
         meta["seconds"] = round(time.monotonic() - started_at)
+        prev_path = pathlib.Path(a.out) / f"{a.name}.json"
+        if a.merge and prev_path.exists():
+            rows, meta, raw = merge_results(prev_path, rows, meta, raw)
 
         print()
         print(report.text_table(rows))

@@ -400,6 +400,8 @@ def idle_conns(server, ctx, cipher, count, estimate=None):
             raise Failure(f"would need ~{procs * count:.0f} processes "
                           f"({procs:.1f} per connection); pids cgroup headroom {room}")
     server.quiesce()
+    server.restart()
+    time.sleep(ctx.idle_settle)
     pss0 = server.pss_kib()
     nproc0 = len(server.pids())
     c0 = server.cpu()

@@ -64,7 +64,11 @@ def markdown(rows, meta):
            f"sshgate {meta['commit']}. Mode: {meta['mode']}, {meta['runs']} runs "
            f"(A/B alternated, medians), transfer size {meta['size_mib']} MiB. "
            f"Server CPU: {meta.get('cpu_method', '?')}.",
-           "",
+           ]
+    for m in meta.get("merged", []):
+        out.append(f"Re-measured {m['date']} (sshgate {m['commit']}, load average "
+                   f"{m['loadavg']}): {', '.join(m['tasks'])}.")
+    out += ["",
            "| figure | unit | sshd | sshgate | ratio sshgate/sshd | target | |",
            "|---|---|---:|---:|---:|---|---|"]
     for r in rows:

@@ -44,6 +44,8 @@ def wait_port(port, proc, timeout=30.0):
 
 
 def keygen(path):
+    for p in (pathlib.Path(path), pathlib.Path(str(path) + ".pub")):
+        p.unlink(missing_ok=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sgbench",
                     "-f", str(path)], check=True)
     return path
@@ -82,7 +84,21 @@ class Server:
         except OSError:
             return ""
 
+    def restart(self):
+        """A fresh server process (same port, same cgroup): the idle-memory
+        figure measures from a clean heap, not one grown by earlier figures."""
+        self._terminate()
+        if self.errlog:
+            self.errlog.close()
+        self.start()
+
     def stop(self):
+        self._terminate()
+        if self.errlog:
+            self.errlog.close()
+        self.group.remove()
+
+    def _terminate(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -90,9 +106,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.errlog:
-            self.errlog.close()
-        self.group.remove()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
