@@ -11,8 +11,10 @@ their baseline (RSS within a slack: malloc keeps some freed memory).
              peers ignoring the channel window (memory bounded)
   auth       pipelined password attempts beyond max_auth_attempts
   integrity  a proxy flipping one byte after the kex (MAC error, disconnect)
-  faults     EMFILE (existing sessions keep working, recovery), a crashing
-             plugin on one worker while sessions live on the other one
+  faults     EMFILE (existing sessions keep working, recovery, no spin or
+             log flood), a crashing plugin on one worker while sessions live
+             on the other one
+  regressions  empty CHANNEL_DATA, accept in the batch of a client's close
 """
 import os
 import resource
@@ -49,6 +51,11 @@ def gateway(test, limits=None, plugins=None, routes=None, **kw):
 
 def closed_reasons(gw):
     return [line.split(": ", 1)[-1] for line in gw.log().splitlines() if " closed 127.0.0.1" in line]
+
+
+def cpu_ticks(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])  # utime + stime
 
 
 def next_close_reason(gw, n0, timeout=5):
@@ -393,11 +400,6 @@ class PostAuth(Base):
                 return struct.pack(">I", rnd.choice([len(s) + 1, 0xffffffff, 0x10000])) + s
             return os.urandom(rnd.randrange(4))
 
-        def empty_data(ptype, body):
-            off = {94: 4, 95: 8}.get(ptype)
-            return off is not None and len(body) >= off + 4 and \
-                struct.unpack(">I", body[off:off + 4])[0] == 0
-
         sent = disconnects = 0
         deadline = time.time() + 20
         while sent < 600 and time.time() < deadline:
@@ -411,8 +413,6 @@ class PostAuth(Base):
                 if ptype in (20, 21, 30, 31, 32, 33, 34, 50, 51, 52, 60, 61):  # kex/auth: covered
                     continue
                 body = b"".join(field(ch.remote_chanid) for _ in range(rnd.randrange(8)))
-                if empty_data(ptype, body):
-                    continue  # known: crashes the echo plugin (pending_zero_length_data.py)
                 m = paramiko.Message()
                 m.add_byte(bytes([ptype]))
                 m.add_bytes(body)
@@ -438,6 +438,51 @@ class PostAuth(Base):
         print("fuzz seed %d: %d messages, %d disconnects" % (seed, sent, disconnects))
         self.assertGreater(sent, 200)
         self.login_still_works(gw)
+        probe.check(self)
+
+    def test_empty_channel_data(self):
+        """A zero-length CHANNEL_DATA after echoed data (the echo plugin
+        double-freed its buffer on it and took the worker down)."""
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        t = self.client(gw)
+        ch = t.open_session(timeout=5)
+        ch.exec_command("cat")
+        echo_roundtrip(self, ch, b"hello")
+        for _ in range(3):
+            rawssh.chan_data(t, ch, b"")
+        echo_roundtrip(self, ch, b"again")
+        rawssh.hangup(t)
+        probe.check(self)
+
+    def test_accept_right_after_a_client_close(self):
+        """The worker reads a client's close and a new connection in the same
+        epoll batch (forced by stopping it meanwhile): libssh closes the old
+        socket, accept() reuses its number, and the old session's teardown
+        must not remove the new one from epoll (it did: the new client never
+        got past the banner and its fd leaked)."""
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        pid = probe.pids[0]
+        stalled = 0
+        for _ in range(5):
+            t = self.client(gw)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                t.sock.shutdown(socket.SHUT_RDWR)  # A: EOF for the worker
+                t.close()
+                time.sleep(0.1)
+                s = socket.create_connection(("127.0.0.1", gw.port))  # B
+                time.sleep(0.1)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            t2 = paramiko.Transport(s)
+            self.transports.append(t2)
+            t2.start_client(timeout=5)  # returns quietly on timeout
+            if t2.session_id is None:
+                stalled += 1
+            rawssh.hangup(t2)
+        self.assertEqual(stalled, 0, "%d of 5 connections accepted after a close stalled" % stalled)
         probe.check(self)
 
     def _run_cases(self, gw, probe, cases):
@@ -649,17 +694,23 @@ class Faults(Base):
         soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
         self.addCleanup(lambda: os.path.exists("/proc/%d" % pid) and
                         resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard)))
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 3, hard))
         held = []
-        for _ in range(3):
+
+        def hold():
             t = self.client(gw)
             ch = t.open_session(timeout=5)
             ch.exec_command("cat")
             echo_roundtrip(self, ch)
             held.append((t, ch))
+        hold()
+        per = rawssh.fd_count(pid) - base  # fds one connection takes in the worker
+        self.assertGreater(per, 0)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 3 * per, hard))
+        hold()
+        hold()
         # at the limit: a new connection is not served...
         s = rawssh.connect(gw)
-        s.settimeout(0.7)  # short: the worker floods its log meanwhile (pending_emfile.py)
+        s.settimeout(0.7)
         with self.assertRaises(socket.timeout):
             s.recv(100)
         self.assertIn("Too many open files", gw.log())
@@ -669,10 +720,8 @@ class Faults(Base):
         ch2 = held[0][0].open_session(timeout=5)
         ch2.exec_command("exit 4")
         self.assertEqual(ch2.recv_exit_status(), 4)
-        # one more fd lets the waiting connection in. (Not by closing a held
-        # session: the worker would accept into the number libssh just
-        # closed, then remove it from epoll: pending_fd_reuse_race.py.)
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 4, hard))
+        # room for one more connection lets the waiting one in
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 4 * per, hard))
         s.settimeout(10)
         self.assertTrue(s.recv(100).startswith(b"SSH-2.0-"))
         s.close()
@@ -680,6 +729,33 @@ class Faults(Base):
         for t, ch in held:
             echo_roundtrip(self, ch, b"after\n")
             rawssh.hangup(t)
+        self.login_still_works(gw)
+        probe.check(self)
+
+    def test_emfile_does_not_spin_or_flood_the_log(self):
+        """Out of fds, a worker must not busy-loop on its readable listener
+        nor log every failed accept (it did: 44 MB of log in 2 s)."""
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        pid = probe.pids[0]
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % pid) and
+                        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard)))
+        t = self.client(gw)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (rawssh.fd_count(pid), hard))  # none left
+        s = rawssh.connect(gw)
+        time.sleep(0.3)
+        c0, l0, t0 = cpu_ticks(pid), len(gw.log()), time.time()
+        time.sleep(2)
+        cpu = (cpu_ticks(pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.time() - t0)
+        growth = len(gw.log()) - l0
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertLess(growth, 64 * 1024, "log grew by %d bytes in 2 s" % growth)
+        self.assertLess(cpu, 0.2, "worker used %.0f%% CPU while out of fds" % (cpu * 100))
+        s.settimeout(10)  # the waiting connection is served once fds are back
+        self.assertTrue(s.recv(100).startswith(b"SSH-2.0-"))
+        s.close()
+        rawssh.hangup(t)
         self.login_still_works(gw)
         probe.check(self)
 
