@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libssh-dev libssl-dev zlib1g-dev libjansson-dev
 libcrypt-dev libcmocka-dev libldap-dev slapd ldap-utils openssh-client openssh-server
-sshpass python3 python3-paramiko openssl git rsync procps clang ssh-audit"
+sshpass python3 python3-paramiko openssl git rsync procps clang ssh-audit python3-matplotlib"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
