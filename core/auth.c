@@ -520,6 +520,21 @@ void sg_auth_message(struct sg_conn *c, ssh_message m)
         }
     }
     int offered = sg_auth_next_methods(cfg, (int)c->methods_done);
+    /* like OpenSSH: only the first "none" is free, and a keyboard-interactive
+     * start while prompts are unanswered abandons (and counts) the previous one */
+    bool kbd_response = sub == SSH_AUTH_METHOD_INTERACTIVE && ssh_message_auth_kbdint_is_response(m);
+    if ((sub == SSH_AUTH_METHOD_NONE && c->none_seen) ||
+        (sub == SSH_AUTH_METHOD_INTERACTIVE && !kbd_response && c->kbd_pending)) {
+        j->kind = J_PASSWORD; /* a counted failure */
+        snprintf(j->method, sizeof(j->method), "%s",
+                 sub == SSH_AUTH_METHOD_NONE ? "none" : "keyboard-interactive");
+        auth_fail(j, sub == SSH_AUTH_METHOD_NONE ? "repeated none" : "keyboard-interactive restarted");
+        return;
+    }
+    if (sub == SSH_AUTH_METHOD_NONE)
+        c->none_seen = true;
+    if (sub == SSH_AUTH_METHOD_INTERACTIVE)
+        c->kbd_pending = !kbd_response;
     switch (sub) {
     case SSH_AUTH_METHOD_NONE:
         j->kind = J_NONE;

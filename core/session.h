@@ -80,6 +80,8 @@ struct sg_conn {
     int auth_failures;
     unsigned methods_done;    /* bit per method (auth.c) */
     bool banner_sent;
+    bool none_seen;           /* the first "none" is free */
+    bool kbd_pending;         /* keyboard-interactive prompts sent, no answer yet */
     char *banner;             /* per-connection override */
     char *kbd_instruction;
     struct sg_kbd_prompt *kbd_prompts;
