@@ -233,6 +233,15 @@ class Core(unittest.TestCase):
         self.assertTrue(s.recv(256).startswith(b"SSH-2.0-sshgate_test"))
         s.close()
 
+    def test_json_log_with_masked_secrets(self):
+        gw = gateway(self, config={"log": {"format": "json", "level": 2}}).start()
+        gw.ssh("alice", "exit 0", password="hunter2-secret")
+        self.assertEqual(gw.ssh("alice", "exit 0").returncode, 0)
+        lines = [json.loads(line) for line in gw.log().splitlines() if line.startswith("{")]
+        self.assertTrue(any("accepted publickey for alice" in r["msg"] for r in lines))
+        self.assertTrue(all({"ts", "level", "pid", "msg"} <= set(r) for r in lines))
+        self.assertNotIn("hunter2-secret", gw.log())
+
     def test_sigterm_is_graceful(self):
         gw = gateway(self).start()
         p = subprocess.Popen(gw.ssh_cmd("alice") + ["cat"], stdin=subprocess.PIPE,

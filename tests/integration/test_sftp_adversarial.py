@@ -2,7 +2,7 @@
 file reuses): handle exhaustion at the default cap with the worker's fds
 accounted, 10,000 pipelined READs of length 2^32-1 never read, a
 rename/symlink-swap race against open/stat/readdir/write in other sessions
-(20 seconds here; the issue's 60-second run: SFTP_RACE_SECONDS=60), and
+(60 seconds, as issue 8 asks; SFTP_RACE_SECONDS shortens it for quick runs), and
 ENOSPC on a 1 MiB tmpfs root.
 
 Each test checks the worker survived (same pid, no "died from signal") and
@@ -22,7 +22,7 @@ from test_sftp_raw import (ATTRS, CLOSE, DATA, EXTENDED, FX_EOF, HANDLE, NAME, O
                            PF_CREAT, PF_READ, PF_WRITE, READ, READDIR, REALPATH, REMOVE, SETSTAT,
                            STAT, STATUS, SYMLINK, Raw, frame, s)
 
-RACE_SECONDS = float(os.environ.get("SFTP_RACE_SECONDS", "20"))
+RACE_SECONDS = float(os.environ.get("SFTP_RACE_SECONDS", "60"))
 SFTP_ROUTE = {"match": {"kind": "subsystem", "subsystem": "sftp"}, "plugin": "sftp"}
 RENAME_EXCHANGE = 2
 try:  # ASan's quarantine holds freed memory: RSS bounds only in a normal build
