@@ -290,11 +290,46 @@ static bool client_version_ok(struct sg_conn *c)
     return v && fnmatch(pat, v, 0) == 0;
 }
 
+/* RFC 4253 4.2: the version line must not contain NUL. libssh 0.10.6 cuts
+ * the string at the NUL without noticing, so look at the first line while it
+ * is still in the kernel. Returns false when the connection must go. */
+static bool version_line_ok(struct sg_conn *c)
+{
+    char buf[1024];
+    ssize_t n = recv(c->watch_fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0)
+        return true; /* nothing yet, or EOF/error: libssh will see it */
+    size_t off = 0;
+    while (off < (size_t)n) {
+        char *nl = memchr(buf + off, '\n', (size_t)n - off);
+        size_t end = nl ? (size_t)(nl - buf) : (size_t)n;
+        bool is_version = end - off >= 4 && memcmp(buf + off, "SSH-", 4) == 0;
+        if (is_version && memchr(buf + off, '\0', end - off))
+            return false;
+        if (is_version && nl) {
+            c->version_checked = true;
+            return true;
+        }
+        if (!nl)
+            break;
+        off = end + 1;
+    }
+    if ((size_t)n == sizeof(buf))
+        c->version_checked = true; /* no version line in the first KiB: libssh decides */
+    return true;
+}
+
 static void conn_io_cb(int fd, uint32_t events, void *arg)
 {
     struct sg_conn *c = arg;
     if (c->closing)
         return;
+    if (!c->version_checked && !c->kex_done && !version_line_ok(c)) {
+        SG_INFO(c->id, "NUL byte in the client version line from %s: closed", c->peer_ip);
+        sg_conn_close(c, SSH2_DISCONNECT_PROTOCOL_ERROR, "invalid version line");
+        sg_conn_touch(c);
+        return;
+    }
     c->last_rx_ms = sg_now_ms();
     c->dispatch_depth++;
     if (!c->kex_done) {

@@ -61,6 +61,7 @@ struct sg_conn {
     int local_port;
     bool admitted;
     bool kex_done;
+    bool version_checked;     /* the client's version line was seen free of NUL */
     bool connected_fired;
     bool closing;             /* teardown requested */
     bool freed;
