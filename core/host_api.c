@@ -266,7 +266,7 @@ static int h_chan_send_request(sg_chan *ch, const char *type, const uint8_t *pay
     if (strcmp(type, "exit-status") == 0) {
         if (sg_param_get(payload, len, "exit-status", "ExitStatus", buf, sizeof(buf)) < 0)
             return SG_E_INVAL;
-        return sg_chan_exit_status(h, atoi(buf));
+        return sg_chan_exit_status(h, (int)(uint32_t)strtoul(buf, NULL, 10));
     }
     if (strcmp(type, "exit-signal") == 0) {
         char sig[64], core[8], msg[256];
