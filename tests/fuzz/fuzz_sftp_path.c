@@ -29,6 +29,20 @@ static char root_dir[128];
 static size_t root_len;
 static struct sftp_root root = {.fd = -1};
 
+static char top_dir[128];
+
+/* the scratch tree is fixed (the target only reads it): remove it at exit */
+static void remove_root(void)
+{
+    static const char *const entries[] = {"r/d/in", "r/up", "r/out", "r/f", "r/d", "r", ""};
+    char p[256];
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", top_dir, entries[i]);
+        if (unlink(p) != 0)
+            rmdir(p);
+    }
+}
+
 static void make_root(void)
 {
     char p[256];
@@ -37,6 +51,8 @@ static void make_root(void)
     snprintf(root_dir, sizeof(root_dir), "/tmp/fuzz-sftp-path-XXXXXX");
     if (!mkdtemp(root_dir))
         abort();
+    snprintf(top_dir, sizeof(top_dir), "%s", root_dir);
+    atexit(remove_root);
     snprintf(p, sizeof(p), "%s/r", root_dir);
     mkdir(p, 0755);
     snprintf(p, sizeof(p), "%s/r/d", root_dir);
