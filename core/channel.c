@@ -24,6 +24,15 @@
  * legitimately; a peer that exceeds that by 10% ignores the window. */
 #define SG_WINDOW_LIMIT ((1280000u + 640000u) / 10 * 11)
 #define RESUME_CHUNK 65536
+/* Run a libssh call made for a plugin: input libssh reads while flushing is
+ * held back (data_cb, signal_cb) and requests it queued are drained later. */
+#define LIBSSH_CALL(conn, stmt)                                                                    \
+    do {                                                                                           \
+        (conn)->in_libssh_call++;                                                                  \
+        stmt;                                                                                      \
+        (conn)->in_libssh_call--;                                                                  \
+        (conn)->drain_pending = true;                                                              \
+    } while (0)
 #define SG_OUT_LIMIT (1u << 20) /* output bytes libssh may hold for one connection */
 
 static void fire_closed(struct sg_chan *h);
@@ -96,8 +105,12 @@ static struct sg_chan *chan_find(struct sg_conn *c, ssh_channel ch)
 /* ---- inbound data ----------------------------------------------------------------- */
 static void fire_data(struct sg_chan *h, const uint8_t *data, size_t len, bool is_stderr, bool eol)
 {
-    struct sg_ev_data ev = {.size = sizeof(ev), .channel_id = h->id, .data = data, .len = len,
-                            .is_stderr = is_stderr, .eol_found = eol};
+    struct sg_ev_data ev = {.size = sizeof(ev),
+                            .channel_id = h->id,
+                            .data = data,
+                            .len = len,
+                            .is_stderr = is_stderr,
+                            .eol_found = eol};
     h->owner->desc->on_channel_data(h->owner->state, (sg_chan *)h, &ev);
 }
 
@@ -238,7 +251,9 @@ static void signal_cb(ssh_session s, ssh_channel ch, const char *signal, void *u
         sg_conn_touch(h->conn);
         return;
     }
-    struct sg_ev_channel_request ev = {.size = sizeof(ev), .channel_id = h->id, .type = "signal",
+    struct sg_ev_channel_request ev = {.size = sizeof(ev),
+                                       .channel_id = h->id,
+                                       .type = "signal",
                                        .signal_name = signal ? signal : ""};
     h->owner->desc->on_channel_request(h->owner->state, (sg_chan *)h, &ev);
     sg_conn_touch(h->conn);
@@ -287,7 +302,8 @@ static void fire_closed(struct sg_chan *h)
 }
 
 /* ---- channel open ------------------------------------------------------------------ */
-static bool observers_allow_open(struct sg_conn *c, struct sg_chan *h, struct sg_ev_channel_open *ev)
+static bool observers_allow_open(struct sg_conn *c, struct sg_chan *h,
+                                 struct sg_ev_channel_open *ev)
 {
     for (size_t i = 0; i < sg_w->plugins.n; i++) {
         struct sg_plugin_ref *p = &sg_w->plugins.v[i];
@@ -315,14 +331,14 @@ static bool accept_open(struct sg_chan *h, ssh_message m)
 
 static bool tunnel_policy_allows(struct sg_conn *c, int direction, const char *addr, int port)
 {
-    struct sg_ev_tunnel ev = {.size = sizeof(ev), .direction = direction, .address = addr,
-                              .port = port};
+    struct sg_ev_tunnel ev = {
+        .size = sizeof(ev), .direction = direction, .address = addr, .port = port};
     for (size_t i = 0; i < sg_w->plugins.n; i++) {
         struct sg_plugin_ref *p = &sg_w->plugins.v[i];
         if (p->desc->on_tunnel_requested &&
             p->desc->on_tunnel_requested(p->state, (sg_conn *)c, &ev) == SG_DENY) {
-            SG_INFO(c->id, "tunnel %s %s:%d refused by plugin %s", direction ? "reverse" : "forward",
-                    addr, port, p->name);
+            SG_INFO(c->id, "tunnel %s %s:%d refused by plugin %s",
+                    direction ? "reverse" : "forward", addr, port, p->name);
             return false;
         }
     }
@@ -332,8 +348,12 @@ static bool tunnel_policy_allows(struct sg_conn *c, int direction, const char *a
 static struct sg_plugin_ref *route_plugin(struct sg_conn *c, enum sg_route_kind kind,
                                           const char *command, const char *subsystem, long *idx)
 {
-    struct sg_route_query q = {.kind = kind, .command = command, .subsystem = subsystem,
-                               .user = c->user, .has_group = sg_conn_has_group, .ctx = c,
+    struct sg_route_query q = {.kind = kind,
+                               .command = command,
+                               .subsystem = subsystem,
+                               .user = c->user,
+                               .has_group = sg_conn_has_group,
+                               .ctx = c,
                                .source = (struct sockaddr *)&c->peer};
     *idx = sg_route_match(sg_w->cfg, &q);
     if (*idx < 0)
@@ -343,7 +363,8 @@ static struct sg_plugin_ref *route_plugin(struct sg_conn *c, enum sg_route_kind 
 
 static const char *route_config(long idx)
 {
-    return idx >= 0 && sg_w->cfg->routes[idx].config_json ? sg_w->cfg->routes[idx].config_json : "{}";
+    return idx >= 0 && sg_w->cfg->routes[idx].config_json ? sg_w->cfg->routes[idx].config_json
+                                                          : "{}";
 }
 
 static const char *route_name(long idx, char *buf, size_t n)
@@ -369,7 +390,8 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
     long idx;
     struct sg_plugin_ref *p = route_plugin(c, SG_ROUTE_DIRECT_TCPIP, NULL, NULL, &idx);
     if (!p || !p->desc->on_channel_open_request) {
-        SG_INFO(c->id, "no route for direct-tcpip to %s:%d (user %s): refused", host, port, c->user);
+        SG_INFO(c->id, "no route for direct-tcpip to %s:%d (user %s): refused", host, port,
+                c->user);
         goto refuse;
     }
     struct sg_chan *h = chan_new(c, "direct-tcpip");
@@ -383,9 +405,14 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
         goto refuse;
     }
     req->chan = h;
-    struct sg_ev_channel_open ev = {.size = sizeof(ev), .req = (sg_request *)req, .channel_id = h->id,
-                                    .type = "direct-tcpip", .host = host, .port = port,
-                                    .orig_address = orig ? orig : "", .orig_port = oport,
+    struct sg_ev_channel_open ev = {.size = sizeof(ev),
+                                    .req = (sg_request *)req,
+                                    .channel_id = h->id,
+                                    .type = "direct-tcpip",
+                                    .host = host,
+                                    .port = port,
+                                    .orig_address = orig ? orig : "",
+                                    .orig_port = oport,
                                     .route_config = route_config(idx)};
     int r = p->desc->on_channel_open_request(p->state, (sg_conn *)c, (sg_chan *)h, &ev);
     if (r == SG_AGAIN) {
@@ -427,8 +454,12 @@ void sg_channel_open_message(struct sg_conn *c, ssh_message m)
     struct sg_chan *h = chan_new(c, "session");
     if (!h)
         goto refuse;
-    struct sg_ev_channel_open ev = {.size = sizeof(ev), .channel_id = h->id, .type = "session",
-                                    .host = "", .orig_address = "", .route_config = "{}"};
+    struct sg_ev_channel_open ev = {.size = sizeof(ev),
+                                    .channel_id = h->id,
+                                    .type = "session",
+                                    .host = "",
+                                    .orig_address = "",
+                                    .route_config = "{}"};
     if (!observers_allow_open(c, h, &ev) || !accept_open(h, m)) {
         chan_free(h);
         goto refuse;
@@ -475,8 +506,11 @@ static void add_prereq(struct sg_chan *h, const char *type, const char *a, const
 static void replay_prereqs(struct sg_chan *h)
 {
     for (struct sg_prereq *p = h->pre_head; p && !h->conn->closing; p = p->next) {
-        struct sg_ev_channel_request ev = {.size = sizeof(ev), .channel_id = h->id, .type = p->type,
-                                           .want_reply = true, .replayed = true};
+        struct sg_ev_channel_request ev = {.size = sizeof(ev),
+                                           .channel_id = h->id,
+                                           .type = p->type,
+                                           .want_reply = true,
+                                           .replayed = true};
         if (strcmp(p->type, "env") == 0) {
             ev.env_name = p->a ? p->a : "";
             ev.env_value = p->b ? p->b : "";
@@ -501,33 +535,36 @@ static void request_decided(struct sg_chan *h, ssh_message m, int r)
         h->resume_pending = true;
         sg_conn_touch(h->conn);
         if (h->owner->desc->on_channel_requested) {
-            struct sg_ev_channel_requested ev = {.size = sizeof(ev), .channel_id = h->id,
-                                                 .type = h->request};
+            struct sg_ev_channel_requested ev = {
+                .size = sizeof(ev), .channel_id = h->id, .type = h->request};
             h->owner->desc->on_channel_requested(h->owner->state, (sg_chan *)h, &ev);
         }
     } else {
         h->denied = true;
-        SG_INFO(h->conn->id, "%s '%s' refused by plugin %s", h->request, h->command ? h->command : "",
-                h->owner->name);
+        SG_INFO(h->conn->id, "%s '%s' refused by plugin %s", h->request,
+                h->command ? h->command : "", h->owner->name);
         ssh_message_reply_default(m);
     }
 }
 
 static void program_request(struct sg_conn *c, struct sg_chan *h, ssh_message m, int sub)
 {
-    const char *type = sub == SSH_CHANNEL_REQUEST_EXEC ? "exec"
-                       : sub == SSH_CHANNEL_REQUEST_SHELL ? "shell" : "subsystem";
+    const char *type = sub == SSH_CHANNEL_REQUEST_EXEC    ? "exec"
+                       : sub == SSH_CHANNEL_REQUEST_SHELL ? "shell"
+                                                          : "subsystem";
     const char *cmd = sub == SSH_CHANNEL_REQUEST_EXEC ? ssh_message_channel_request_command(m)
-                      : sub == SSH_CHANNEL_REQUEST_SUBSYSTEM ? ssh_message_channel_request_subsystem(m)
-                                                             : "";
+                      : sub == SSH_CHANNEL_REQUEST_SUBSYSTEM
+                          ? ssh_message_channel_request_subsystem(m)
+                          : "";
     cmd = cmd ? cmd : "";
     if (h->owner) { /* one program per channel */
         ssh_message_reply_default(m);
         ssh_message_free(m);
         return;
     }
-    enum sg_route_kind kind = sub == SSH_CHANNEL_REQUEST_EXEC ? SG_ROUTE_EXEC
-                              : sub == SSH_CHANNEL_REQUEST_SHELL ? SG_ROUTE_SHELL : SG_ROUTE_SUBSYSTEM;
+    enum sg_route_kind kind = sub == SSH_CHANNEL_REQUEST_EXEC    ? SG_ROUTE_EXEC
+                              : sub == SSH_CHANNEL_REQUEST_SHELL ? SG_ROUTE_SHELL
+                                                                 : SG_ROUTE_SUBSYSTEM;
     long idx;
     struct sg_plugin_ref *p = route_plugin(c, kind, sub == SSH_CHANNEL_REQUEST_EXEC ? cmd : NULL,
                                            sub == SSH_CHANNEL_REQUEST_SUBSYSTEM ? cmd : NULL, &idx);
@@ -556,11 +593,17 @@ static void program_request(struct sg_conn *c, struct sg_chan *h, ssh_message m,
         return;
     }
     req->chan = h;
-    struct sg_ev_channel_request ev = {.size = sizeof(ev), .req = (sg_request *)req,
-                                       .channel_id = h->id, .type = type, .want_reply = true,
+    struct sg_ev_channel_request ev = {.size = sizeof(ev),
+                                       .req = (sg_request *)req,
+                                       .channel_id = h->id,
+                                       .type = type,
+                                       .want_reply = true,
                                        .command = sub == SSH_CHANNEL_REQUEST_EXEC ? cmd : NULL,
-                                       .subsystem = sub == SSH_CHANNEL_REQUEST_SUBSYSTEM ? cmd : NULL,
-                                       .term = h->term, .cols = h->cols, .rows = h->rows,
+                                       .subsystem =
+                                           sub == SSH_CHANNEL_REQUEST_SUBSYSTEM ? cmd : NULL,
+                                       .term = h->term,
+                                       .cols = h->cols,
+                                       .rows = h->rows,
                                        .route_config = route_config(idx),
                                        .route_name = route_name(idx, rn, sizeof(rn))};
     int r = ask_owner(h, &ev);
@@ -588,10 +631,15 @@ static void handle_channel_request(struct sg_conn *c, struct sg_chan *h, ssh_mes
         h->hpx = (uint32_t)ssh_message_channel_request_pty_pxheight(m);
         h->has_pty = true;
         if (h->owner) {
-            struct sg_ev_channel_request ev = {.size = sizeof(ev), .channel_id = h->id,
-                                               .type = "pty-req", .want_reply = true, .term = h->term,
-                                               .cols = h->cols, .rows = h->rows,
-                                               .width_px = h->wpx, .height_px = h->hpx};
+            struct sg_ev_channel_request ev = {.size = sizeof(ev),
+                                               .channel_id = h->id,
+                                               .type = "pty-req",
+                                               .want_reply = true,
+                                               .term = h->term,
+                                               .cols = h->cols,
+                                               .rows = h->rows,
+                                               .width_px = h->wpx,
+                                               .height_px = h->hpx};
             if (ask_owner(h, &ev) == SG_OK)
                 ssh_message_channel_request_reply_success(m);
             else
@@ -606,8 +654,11 @@ static void handle_channel_request(struct sg_conn *c, struct sg_chan *h, ssh_mes
         const char *n = ssh_message_channel_request_env_name(m);
         const char *v = ssh_message_channel_request_env_value(m);
         if (h->owner) {
-            struct sg_ev_channel_request ev = {.size = sizeof(ev), .channel_id = h->id, .type = "env",
-                                               .want_reply = true, .env_name = n ? n : "",
+            struct sg_ev_channel_request ev = {.size = sizeof(ev),
+                                               .channel_id = h->id,
+                                               .type = "env",
+                                               .want_reply = true,
+                                               .env_name = n ? n : "",
                                                .env_value = v ? v : ""};
             if (ask_owner(h, &ev) == SG_OK)
                 ssh_message_channel_request_reply_success(m);
@@ -625,9 +676,12 @@ static void handle_channel_request(struct sg_conn *c, struct sg_chan *h, ssh_mes
         h->wpx = (uint32_t)ssh_message_channel_request_pty_pxwidth(m);
         h->hpx = (uint32_t)ssh_message_channel_request_pty_pxheight(m);
         if (h->owner) {
-            struct sg_ev_channel_request ev = {.size = sizeof(ev), .channel_id = h->id,
-                                               .type = "window-change", .cols = h->cols,
-                                               .rows = h->rows, .width_px = h->wpx,
+            struct sg_ev_channel_request ev = {.size = sizeof(ev),
+                                               .channel_id = h->id,
+                                               .type = "window-change",
+                                               .cols = h->cols,
+                                               .rows = h->rows,
+                                               .width_px = h->wpx,
                                                .height_px = h->hpx};
             ask_owner(h, &ev);
         }
@@ -717,8 +771,8 @@ static struct sg_forward *forward_take(struct sg_conn *c, const char *addr, int 
 
 static void fire_tunnel_closed(struct sg_conn *c, int direction, const char *addr, int port)
 {
-    struct sg_ev_tunnel_closed ev = {.size = sizeof(ev), .direction = direction, .address = addr,
-                                     .port = port};
+    struct sg_ev_tunnel_closed ev = {
+        .size = sizeof(ev), .direction = direction, .address = addr, .port = port};
     for (size_t i = 0; i < sg_w->plugins.n; i++) {
         struct sg_plugin_ref *p = &sg_w->plugins.v[i];
         if (p->desc->on_tunnel_closed)
@@ -736,7 +790,8 @@ static void forward_decided(struct sg_conn *c, ssh_message m, struct sg_plugin_r
             SG_INFO(c->id, "remote forward %s:%d for %s", addr, port, c->user);
         }
     } else {
-        SG_INFO(c->id, "%s %s:%d refused", cancel ? "cancel-tcpip-forward" : "tcpip-forward", addr, port);
+        SG_INFO(c->id, "%s %s:%d refused", cancel ? "cancel-tcpip-forward" : "tcpip-forward", addr,
+                port);
         ssh_message_reply_default(m);
     }
 }
@@ -753,7 +808,8 @@ void sg_global_forward_request(struct sg_conn *c, ssh_message m)
     if (cancel) {
         f = forward_take(c, addr, port);
         if (!f) {
-            SG_INFO(c->id, "cancel-tcpip-forward %s:%d: no such forward on this connection", addr, port);
+            SG_INFO(c->id, "cancel-tcpip-forward %s:%d: no such forward on this connection", addr,
+                    port);
             goto refuse;
         }
         p = f->owner;
@@ -762,7 +818,8 @@ void sg_global_forward_request(struct sg_conn *c, ssh_message m)
             goto refuse;
         p = route_plugin(c, SG_ROUTE_TCPIP_FORWARD, NULL, NULL, &idx);
         if (!p) {
-            SG_INFO(c->id, "no route for tcpip-forward %s:%d (user %s): refused", addr, port, c->user);
+            SG_INFO(c->id, "no route for tcpip-forward %s:%d (user %s): refused", addr, port,
+                    c->user);
             goto refuse;
         }
     }
@@ -774,8 +831,13 @@ void sg_global_forward_request(struct sg_conn *c, ssh_message m)
     req->tunnel_address = strdup(addr);
     req->tunnel_port = port;
     req->tunnel_cancel = cancel;
-    struct sg_ev_tunnel ev = {.size = sizeof(ev), .req = (sg_request *)req, .direction = 1,
-                              .address = addr, .port = port, .cancel = cancel, .routed = true,
+    struct sg_ev_tunnel ev = {.size = sizeof(ev),
+                              .req = (sg_request *)req,
+                              .direction = 1,
+                              .address = addr,
+                              .port = port,
+                              .cancel = cancel,
+                              .routed = true,
                               .route_config = route_config(idx)};
     int r = p->desc->on_tunnel_requested(p->state, (sg_conn *)c, &ev);
     if (r == SG_AGAIN) {
@@ -888,7 +950,8 @@ void sg_channel_complete(struct sg_request *r, int result, const struct sg_compl
 /* ---- host calls ----------------------------------------------------------------------- */
 size_t sg_chan_send_room(struct sg_chan *h)
 {
-    if (!h->ch || !h->opened || h->eof_sent || h->close_sent || h->conn->closing || h->remote_closed)
+    if (!h->ch || !h->opened || h->eof_sent || h->close_sent || h->conn->closing ||
+        h->remote_closed)
         return 0;
     /* bound what libssh buffers for the socket: allow up to SG_OUT_LIMIT
      * written since the output was last seen drained */
@@ -901,7 +964,8 @@ size_t sg_chan_send_room(struct sg_chan *h)
 
 long sg_chan_send(struct sg_chan *h, int stream, const void *data, size_t len)
 {
-    if (!h->ch || !h->opened || h->eof_sent || h->close_sent || h->conn->closing || h->remote_closed)
+    if (!h->ch || !h->opened || h->eof_sent || h->close_sent || h->conn->closing ||
+        h->remote_closed)
         return SG_E_STATE;
     if (len == 0)
         return 0;
@@ -914,11 +978,10 @@ long sg_chan_send(struct sg_chan *h, int stream, const void *data, size_t len)
     size_t n = len < room ? len : room;
     if (n > 1u << 20)
         n = 1u << 20;
-    h->conn->in_libssh_call++;
-    int rc = stream == SG_STDERR ? ssh_channel_write_stderr(h->ch, data, (uint32_t)n)
-                                 : ssh_channel_write(h->ch, data, (uint32_t)n);
-    h->conn->in_libssh_call--;
-    h->conn->drain_pending = true;
+    int rc;
+    LIBSSH_CALL(h->conn, rc = stream == SG_STDERR
+                                  ? ssh_channel_write_stderr(h->ch, data, (uint32_t)n)
+                                  : ssh_channel_write(h->ch, data, (uint32_t)n));
     if (rc < 0)
         return SG_E_IO;
     h->bytes_out += (uint64_t)rc;
@@ -938,10 +1001,8 @@ int sg_chan_send_eof(struct sg_chan *h)
         return SG_OK;
     h->eof_sent = true;
     sg_conn_touch(h->conn);
-    h->conn->in_libssh_call++;
-    int rc = ssh_channel_send_eof(h->ch);
-    h->conn->in_libssh_call--;
-    h->conn->drain_pending = true;
+    int rc;
+    LIBSSH_CALL(h->conn, rc = ssh_channel_send_eof(h->ch));
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -949,10 +1010,8 @@ int sg_chan_exit_status(struct sg_chan *h, int status)
 {
     if (!h->ch || !h->opened || h->close_sent || h->remote_closed)
         return SG_E_STATE;
-    h->conn->in_libssh_call++;
-    int rc = ssh_channel_request_send_exit_status(h->ch, status);
-    h->conn->in_libssh_call--;
-    h->conn->drain_pending = true;
+    int rc;
+    LIBSSH_CALL(h->conn, rc = ssh_channel_request_send_exit_status(h->ch, status));
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -960,10 +1019,9 @@ int sg_chan_exit_signal(struct sg_chan *h, const char *sig, bool core, const cha
 {
     if (!h->ch || !h->opened || h->close_sent || h->remote_closed)
         return SG_E_STATE;
-    h->conn->in_libssh_call++;
-    int rc = ssh_channel_request_send_exit_signal(h->ch, sig, core ? 1 : 0, msg ? msg : "", "");
-    h->conn->in_libssh_call--;
-    h->conn->drain_pending = true;
+    int rc;
+    LIBSSH_CALL(h->conn, rc = ssh_channel_request_send_exit_signal(h->ch, sig, core ? 1 : 0,
+                                                                   msg ? msg : "", ""));
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -978,10 +1036,8 @@ int sg_chan_close(struct sg_chan *h)
         sg_chan_send_eof(h);
     h->close_sent = true;
     sg_conn_touch(h->conn);
-    h->conn->in_libssh_call++;
-    int rc = ssh_channel_close(h->ch);
-    h->conn->in_libssh_call--;
-    h->conn->drain_pending = true;
+    int rc;
+    LIBSSH_CALL(h->conn, rc = ssh_channel_close(h->ch));
     return rc == SSH_OK ? SG_OK : SG_E_IO;
 }
 
@@ -1053,10 +1109,9 @@ int sg_chan_open_forwarded(struct sg_conn *c, struct sg_plugin_ref *p, const cha
     set_callbacks(h);
     h->fwd_opening = true;
     *out = h;
-    c->in_libssh_call++;
-    int rc = ssh_channel_open_reverse_forward(h->ch, h->fwd_addr, h->fwd_port, h->orig_addr, h->orig_port);
-    c->in_libssh_call--;
-    c->drain_pending = true;
+    int rc;
+    LIBSSH_CALL(c, rc = ssh_channel_open_reverse_forward(h->ch, h->fwd_addr, h->fwd_port,
+                                                         h->orig_addr, h->orig_port));
     if (rc == SSH_OK) {
         h->fwd_opening = false;
         h->opened = true;
@@ -1118,8 +1173,10 @@ static void inq_fill(struct sg_chan *h)
         if (n <= 0)
             return;
         h->inq_len += (size_t)n;
-        if (h->inq_len > 2 * SG_WINDOW_LIMIT) { /* cannot happen with a peer that obeys the window */
-            sg_conn_close(h->conn, SSH2_DISCONNECT_PROTOCOL_ERROR, "peer sent past the channel window");
+        if (h->inq_len >
+            2 * SG_WINDOW_LIMIT) { /* cannot happen with a peer that obeys the window */
+            sg_conn_close(h->conn, SSH2_DISCONNECT_PROTOCOL_ERROR,
+                          "peer sent past the channel window");
             return;
         }
     }
@@ -1201,8 +1258,8 @@ static void chan_after(struct sg_chan *h)
     if (h->blocked && !c->closing && sg_chan_send_room(h) > 0) {
         h->blocked = false;
         if (h->owner && h->owner->desc->on_channel_ready_to_send) {
-            struct sg_ev_ready_to_send ev = {.size = sizeof(ev), .channel_id = h->id,
-                                             .window = sg_chan_send_room(h)};
+            struct sg_ev_ready_to_send ev = {
+                .size = sizeof(ev), .channel_id = h->id, .window = sg_chan_send_room(h)};
             h->owner->desc->on_channel_ready_to_send(h->owner->state, (sg_chan *)h, &ev);
         }
     }
