@@ -293,10 +293,10 @@ static bool client_version_ok(struct sg_conn *c)
 /* RFC 4253 4.2: the version line must not contain NUL. libssh 0.10.6 cuts
  * the string at the NUL without noticing, so look at the first line while it
  * is still in the kernel. Returns false when the connection must go. */
-static bool version_line_ok(struct sg_conn *c)
+static bool version_line_ok(struct sg_conn *c, int fd)
 {
     char buf[1024];
-    ssize_t n = recv(c->watch_fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
     if (n <= 0)
         return true; /* nothing yet, or EOF/error: libssh will see it */
     size_t off = 0;
@@ -324,7 +324,7 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
     struct sg_conn *c = arg;
     if (c->closing)
         return;
-    if (!c->version_checked && !c->kex_done && !version_line_ok(c)) {
+    if (!c->version_checked && !c->kex_done && !version_line_ok(c, c->watch_fd)) {
         SG_INFO(c->id, "NUL byte in the client version line from %s: closed", c->peer_ip);
         sg_conn_close(c, SSH2_DISCONNECT_PROTOCOL_ERROR, "invalid version line");
         sg_conn_touch(c);
@@ -548,6 +548,12 @@ void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl)
         return;
     }
     ssh_set_blocking(c->ssh, 0);
+    if (!version_line_ok(c, fd)) { /* the client may have sent it already */
+        SG_INFO(c->id, "NUL byte in the client version line from %s: closed", c->peer_ip);
+        sg_conn_close(c, SSH2_DISCONNECT_PROTOCOL_ERROR, "invalid version line");
+        sg_conn_touch(c);
+        return;
+    }
     int rc = ssh_handle_key_exchange(c->ssh); /* sends our version and KEXINIT */
     c->event = ssh_event_new();
     if (rc == SSH_ERROR || !c->event || ssh_event_add_session(c->event, c->ssh) != SSH_OK) {
