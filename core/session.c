@@ -7,6 +7,7 @@
  * message is simply kept until host->complete. Channel data, EOF, close and
  * signals come through per-channel callbacks (channel.c). */
 #include "session.h"
+#include "readahead.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -319,6 +320,16 @@ static bool version_line_ok(struct sg_conn *c, int fd)
     return true;
 }
 
+static void conn_io_cb(int fd, uint32_t events, void *arg);
+
+/* epoll does not see bytes already read ahead into user space */
+static void readahead_cb(void *arg)
+{
+    struct sg_conn *c = arg;
+    c->readahead_timer = NULL;
+    conn_io_cb(c->watch_fd, EPOLLIN, c);
+}
+
 static void conn_io_cb(int fd, uint32_t events, void *arg)
 {
     struct sg_conn *c = arg;
@@ -344,9 +355,12 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
         if (c->kex_done)
             fire_connected(c);
     } else {
-        /* libssh reads at most 4 KiB per poll callback: take up to 64 KiB
-         * per readiness event */
-        for (int i = 0; i < 16 && !c->closing; i++) {
+        /* libssh takes at most 4 KiB per poll callback; readahead.c reads
+         * the socket in large blocks underneath: take up to 256 KiB per
+         * readiness event, and come back for what was read ahead */
+        if (!c->readahead)
+            c->readahead = sg_readahead_attach(ssh_get_fd(c->ssh)); /* dropped by close() */
+        for (int i = 0; i < 64 && !c->closing; i++) {
             int rc = ssh_event_dopoll(c->event, 0);
             if (rc == SSH_ERROR) {
                 int st = ssh_get_status(c->ssh);
@@ -362,6 +376,8 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
         }
     }
     drain_messages(c);
+    if (!c->closing && c->readahead && !c->readahead_timer && sg_readahead_pending(ssh_get_fd(c->ssh)) > 0)
+        c->readahead_timer = sg_timer_add(sg_w->loop, 0, readahead_cb, c);
     if (!c->closing && (ssh_get_status(c->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
         const char *e = ssh_get_error(c->ssh);
         sg_conn_close(c, 0, e && *e ? e : "connection closed by peer");
@@ -615,7 +631,9 @@ static void teardown(struct sg_conn *c)
         sg_timer_cancel(sg_w->loop, c->idle_timer);
     if (c->keepalive_timer)
         sg_timer_cancel(sg_w->loop, c->keepalive_timer);
-    c->grace_timer = c->idle_timer = c->keepalive_timer = NULL;
+    if (c->readahead_timer)
+        sg_timer_cancel(sg_w->loop, c->readahead_timer);
+    c->grace_timer = c->idle_timer = c->keepalive_timer = c->readahead_timer = NULL;
     sg_channels_teardown(c);
     sg_forwards_teardown(c);
     sg_auth_teardown(c);

@@ -109,6 +109,8 @@ struct sg_conn {
 
     /* timers and activity */
     sg_ltimer *grace_timer, *idle_timer, *keepalive_timer;
+    sg_ltimer *readahead_timer; /* bytes read ahead are left: come back */
+    bool readahead;             /* fd attached to readahead.c */
     uint64_t last_rx_ms, last_activity_ms;
     uint64_t start_ms;
 };
