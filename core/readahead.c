@@ -23,8 +23,8 @@ struct sg_ra {
     size_t off, len; /* unread bytes: buf[off .. len) */
 };
 
-static struct sg_ra **g_tab;   /* RA_MAX_FD slots, created at the first attach */
-static int g_pending;          /* attached fds holding unread bytes */
+static struct sg_ra **g_tab; /* RA_MAX_FD slots, created at the first attach */
+static int g_pending;        /* attached fds holding unread bytes */
 static char *g_pool[RA_POOL_MAX];
 static int g_pool_n;
 

@@ -23,7 +23,10 @@ static void pair(int sv[2])
     assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 }
 
-static uint8_t pattern(size_t i) { return (uint8_t)(i * 7 + i / 251); }
+static uint8_t pattern(size_t i)
+{
+    return (uint8_t)(i * 7 + i / 251);
+}
 
 static size_t send_pattern(int fd, size_t start, size_t n)
 {
