@@ -98,7 +98,7 @@ void tunnel_chan_free(struct tunnel_chan *tch)
         return;
     if (tch->cx)
         tunnel_connect_abort(tch);
-    tr_free(tch->relay);
+    tr_release(tch->relay);
     tch->relay = NULL;
     *tch->pprev = tch->next;
     if (tch->next)

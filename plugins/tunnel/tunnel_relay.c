@@ -7,28 +7,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TR_CHUNK (64 * 1024)     /* one socket read */
-#define TR_READS_PER_WAKEUP 4    /* fairness between connections */
+#define TR_CHUNK (64 * 1024)  /* one socket read */
+#define TR_READS_PER_WAKEUP 4 /* fairness between connections */
+/* Channel data towards the socket is gathered for the rest of the current
+ * loop round (a 0 ms timer) up to this size, then written with one send():
+ * one wakeup of the reader per round instead of one per SSH packet. */
+#define TR_COALESCE (256 * 1024)
+#define TR_LINGER_MS 30000 /* at most this long for a closed channel's last bytes */
 
 struct tr_relay {
     const struct sg_host *host;
     sg_chan *ch;
     int fd;
     sg_watch *w;
-    unsigned want;           /* events the watch has now */
+    unsigned want; /* events the watch has now */
     sg_timer *idle;
+    sg_timer *flush; /* gathered channel data goes out when it fires */
     uint64_t last_active;
     unsigned idle_ms;
     size_t max_buffer;
 
-    uint8_t *up;             /* channel → socket backlog */
+    uint8_t *up; /* channel → socket backlog */
     size_t up_off, up_len, up_cap;
-    uint8_t *down;           /* socket → channel chunk */
+    uint8_t *down; /* socket → channel chunk */
     size_t down_off, down_len;
 
     bool started, paused, in_eof, wr_shut, sock_eof, eof_sent, closing;
-    int depth;               /* nesting of relay callbacks */
-    bool dead;               /* tr_free requested during a callback */
+    int depth;   /* nesting of relay callbacks */
+    bool dead;   /* tr_free requested during a callback */
+    bool orphan; /* the channel is gone: write what is left, then go */
     const char *reason;
     uint64_t bytes_up, bytes_down;
 };
@@ -63,6 +70,10 @@ static void drop_io(struct tr_relay *r)
         r->host->timer_cancel(r->idle);
         r->idle = NULL;
     }
+    if (r->flush) {
+        r->host->timer_cancel(r->flush);
+        r->flush = NULL;
+    }
     if (r->fd >= 0) {
         close(r->fd);
         r->fd = -1;
@@ -82,6 +93,10 @@ void tr_close(struct tr_relay *r, const char *reason)
     r->closing = true;
     r->reason = reason;
     drop_io(r);
+    if (r->orphan) {
+        r->dead = true; /* released when the callback returns */
+        return;
+    }
     r->host->chan_close(r->ch);
 }
 
@@ -90,9 +105,9 @@ static void update_watch(struct tr_relay *r)
     unsigned want = 0;
     if (r->closing || r->fd < 0)
         return;
-    if (r->started && !r->sock_eof && r->down_len == 0)
+    if (r->started && !r->orphan && !r->sock_eof && r->down_len == 0)
         want |= SG_WATCH_READ;
-    if (r->up_len > 0)
+    if (r->up_len > 0 && !r->flush)
         want |= SG_WATCH_WRITE;
     if (want == r->want && (want == 0 || r->w))
         return;
@@ -206,13 +221,18 @@ static void flush_up(struct tr_relay *r)
     }
     if (r->up_len == 0) {
         r->up_off = 0;
-        if (r->up_cap > TR_CHUNK) { /* do not keep a large idle buffer */
+        if (r->up_cap > TR_COALESCE + TR_CHUNK) { /* grown while the socket was full */
             free(r->up);
             r->up = NULL;
             r->up_cap = 0;
         }
     }
-    if (r->paused && r->up_len <= r->max_buffer / 2) {
+    if (r->orphan && r->up_len == 0) { /* all written: the orphan is done */
+        shut_wr(r);
+        r->closing = r->dead = true;
+        return;
+    }
+    if (r->paused && !r->orphan && r->up_len <= r->max_buffer / 2) {
         r->paused = false;
         r->host->chan_pause_input(r->ch, false);
     }
@@ -297,7 +317,7 @@ static bool up_append(struct tr_relay *r, const uint8_t *data, size_t len)
         r->up_off = 0;
     }
     if (r->up_off + r->up_len + len > r->up_cap) {
-        size_t cap = r->up_cap ? r->up_cap : 16 * 1024;
+        size_t cap = r->up_cap ? r->up_cap : TR_COALESCE + TR_CHUNK;
         while (cap < r->up_off + r->up_len + len)
             cap *= 2;
         uint8_t *n = realloc(r->up, cap);
@@ -311,28 +331,43 @@ static bool up_append(struct tr_relay *r, const uint8_t *data, size_t len)
     return true;
 }
 
+static void flush_cb(void *arg)
+{
+    struct tr_relay *r = arg;
+    r->flush = NULL;
+    if (r->closing || r->dead)
+        return;
+    enter(r);
+    flush_up(r);
+    leave(r);
+}
+
 void tr_on_data(struct tr_relay *r, const uint8_t *data, size_t len)
 {
     if (r->closing || r->dead || r->in_eof || r->wr_shut || len == 0)
         return;
     enter(r);
     touch(r);
-    if (r->up_len == 0) {
-        ssize_t n = send(r->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                tr_close(r, "socket write error");
-                goto out;
-            }
-            n = 0;
-        }
-        r->bytes_up += (uint64_t)n;
-        data += n;
-        len -= (size_t)n;
-    }
-    if (len > 0 && !up_append(r, data, len)) {
+    if (!up_append(r, data, len)) {
         tr_close(r, "out of memory");
         goto out;
+    }
+    if (r->want & SG_WATCH_WRITE) {
+        /* the socket is full: the write watch sends when it drains */
+    } else if (r->up_len >= TR_COALESCE || r->up_len >= r->max_buffer) {
+        if (r->flush) {
+            r->host->timer_cancel(r->flush);
+            r->flush = NULL;
+        }
+        flush_up(r);
+        if (r->closing)
+            goto out;
+    } else if (!r->flush) {
+        r->flush = r->host->timer_add(0, flush_cb, r);
+        if (!r->flush)
+            flush_up(r);
+        if (r->closing)
+            goto out;
     }
     if (r->up_len >= r->max_buffer && !r->paused) {
         r->paused = true;
@@ -382,6 +417,39 @@ static void relay_release(struct tr_relay *r)
 {
     drop_io(r);
     free(r);
+}
+
+static void linger_cb(void *arg)
+{
+    struct tr_relay *r = arg;
+    r->idle = NULL;
+    enter(r);
+    tr_close(r, "linger timeout");
+    leave(r);
+}
+
+void tr_release(struct tr_relay *r)
+{
+    if (!r)
+        return;
+    if (r->closing || r->dead || r->depth > 0 || r->fd < 0 || r->up_len == 0) {
+        tr_free(r);
+        return;
+    }
+    /* data the client sent before closing the channel still goes out, as
+     * with OpenSSH: keep the socket until it is written */
+    r->orphan = true;
+    r->ch = NULL;
+    r->paused = false;
+    if (r->idle)
+        r->host->timer_cancel(r->idle);
+    r->idle = r->host->timer_add(TR_LINGER_MS, linger_cb, r);
+    enter(r);
+    if (!r->flush)
+        flush_up(r);
+    if (!r->closing)
+        update_watch(r);
+    leave(r);
 }
 
 void tr_free(struct tr_relay *r)

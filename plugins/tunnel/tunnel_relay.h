@@ -9,8 +9,8 @@
  *     opening the SSH window) and resumed below half of it.
  * Half-close: channel EOF → shutdown(SHUT_WR) once the buffer drained;
  *   socket EOF → chan_send_eof once pending data went out; both → chan_close.
- * The relay never frees itself: the owner calls tr_free from
- * on_channel_closed (or when the connection ends). Calls are reentrancy
+ * The relay never frees itself while its channel is open: the owner calls
+ * tr_release from on_channel_closed (or when the connection ends). Calls are reentrancy
  * safe: tr_free during a relay callback is deferred to its end.
  */
 #ifndef SSHGATE_TUNNEL_RELAY_H
@@ -46,5 +46,10 @@ void tr_close(struct tr_relay *r, const char *reason);
 void tr_get_stats(const struct tr_relay *r, struct tr_stats *out);
 /* Release everything; never calls the host about the channel. */
 void tr_free(struct tr_relay *r);
+/* The channel closed: like tr_free, but bytes the client sent that the
+ * socket has not taken yet are still written first (for at most 30 s),
+ * then the socket is shut down and closed and the relay freed. Never calls
+ * the host about the channel. */
+void tr_release(struct tr_relay *r);
 
 #endif

@@ -402,9 +402,17 @@ class TunnelTest(unittest.TestCase):
         p = self.ssh_bg("alice", "-o", "ExitOnForwardFailure=yes",
                         "-R", "127.0.0.1:%d:127.0.0.1:%d" % (rp, self.echo.port))
         self.assertTrue(self.wait_listen(rp, p), "no -R listener: " + self.stderr_of(p))
-        data = os.urandom(2 * MiB)
+        data = b"".join(struct.pack(">I", i) for i in range(2 * MiB // 4))
         with socket.create_connection(("127.0.0.1", rp), timeout=30) as s:
-            self.assertEqual(sha(round_trip(s, data)), sha(data))
+            got = bytes(round_trip(s, data))
+            if got != data:
+                i = next((k for k in range(min(len(got), len(data))) if got[k] != data[k]), None)
+                print("DIAG len", len(got), len(data), "first diff", i, file=sys.stderr)
+                if i is not None:
+                    j = i - i % 4
+                    print("DIAG got", [struct.unpack(">I", got[k:k+4])[0] for k in range(j, j + 40, 4)], file=sys.stderr)
+                    print("DIAG want", [struct.unpack(">I", data[k:k+4])[0] for k in range(j, j + 40, 4)], file=sys.stderr)
+            self.assertEqual(sha(got), sha(data))
         p.terminate()
         p.wait(5)
         self.assertTrue(wait_closed(rp), "listener still open after the client left")

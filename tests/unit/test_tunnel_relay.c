@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -20,8 +21,8 @@
 
 /* ---------------------------------------------------------------- fake host */
 static struct {
-    size_t room;          /* what chan_send takes per call */
-    uint8_t *sent;        /* data the "client" received */
+    size_t room;   /* what chan_send takes per call */
+    uint8_t *sent; /* data the "client" received */
     size_t sent_len, sent_cap;
     int eof_sent, closes;
     bool paused;
@@ -32,7 +33,11 @@ static struct {
     unsigned wevents;
     sg_watch_cb wcb;
     void *warg;
-    /* the one timer */
+    /* the 0 ms timer (end of the loop round: gathered data goes out) */
+    bool round_armed;
+    sg_timer_cb rcb;
+    void *rarg;
+    /* the one other timer */
     bool timer_armed;
     uint64_t timer_ms;
     sg_timer_cb tcb;
@@ -103,6 +108,13 @@ static void f_watch_rm(sg_watch *w)
 }
 static sg_timer *f_timer_add(uint64_t ms, sg_timer_cb cb, void *arg)
 {
+    if (ms == 0) {
+        assert_false(fk.round_armed);
+        fk.round_armed = true;
+        fk.rcb = cb;
+        fk.rarg = arg;
+        return (sg_timer *)&fk.rcb;
+    }
     assert_false(fk.timer_armed);
     fk.timer_armed = true;
     fk.timer_ms = ms;
@@ -112,6 +124,11 @@ static sg_timer *f_timer_add(uint64_t ms, sg_timer_cb cb, void *arg)
 }
 static void f_timer_cancel(sg_timer *t)
 {
+    if (t == (sg_timer *)&fk.rcb) {
+        assert_true(fk.round_armed);
+        fk.round_armed = false;
+        return;
+    }
     assert_ptr_equal(t, &fk.timer_ms);
     assert_true(fk.timer_armed);
     fk.timer_armed = false;
@@ -142,6 +159,15 @@ static void fire(unsigned extra)
 {
     assert_true(fk.watching);
     fk.wcb(fk.wfd, fk.wevents | extra, fk.warg);
+}
+
+/* The loop round ends: the 0 ms timer fires if armed. */
+static void end_round(void)
+{
+    if (fk.round_armed) {
+        fk.round_armed = false;
+        fk.rcb(fk.rarg);
+    }
 }
 
 static int sv[2]; /* sv[0]: relay side, sv[1]: the "server" peer */
@@ -261,6 +287,7 @@ static void test_channel_to_socket_pause_resume(void **state)
         ssize_t n = read(sv[1], buf, sizeof(buf));
         if (n > 0)
             got += (size_t)n;
+        end_round();
         if (fk.watching && (fk.wevents & SG_WATCH_WRITE))
             fire(0);
     }
@@ -268,6 +295,112 @@ static void test_channel_to_socket_pause_resume(void **state)
     assert_false(fk.paused);
     assert_false(fk.wevents & SG_WATCH_WRITE);
     tr_free(r);
+}
+
+static void test_channel_data_gathered_per_round(void **state)
+{
+    (void)state;
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    uint8_t chunk[8192];
+    for (int i = 0; i < 4; i++) {
+        memset(chunk, 'a' + i, sizeof(chunk));
+        tr_on_data(r, chunk, sizeof(chunk));
+    }
+    /* nothing written yet, and no write watch while the round timer waits */
+    uint8_t buf[65536];
+    assert_int_equal(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
+    assert_false(fk.wevents & SG_WATCH_WRITE);
+    assert_true(fk.round_armed);
+    end_round();
+    size_t got = 0;
+    while (got < 4 * sizeof(chunk)) {
+        ssize_t n = read(sv[1], buf + got, sizeof(buf) - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(buf[i * sizeof(chunk)], 'a' + i);
+    /* reaching max_buffer writes at once, without waiting for the round */
+    for (int i = 0; i < 8; i++)
+        tr_on_data(r, chunk, sizeof(chunk));
+    assert_false(fk.round_armed);
+    got = 0;
+    while (got < 8 * sizeof(chunk)) {
+        ssize_t n = read(sv[1], buf, sizeof(buf));
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    tr_free(r);
+    assert_false(fk.round_armed); /* freed with the relay */
+}
+
+static void test_release_writes_what_is_left(void **state)
+{
+    (void)state;
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 1 << 20, 0);
+    tr_start(r);
+    enum { N = 300000 };
+    uint8_t *data = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        data[i] = (uint8_t)(i * 13 + 1);
+    tr_on_data(r, data, N); /* the socket takes a part; the rest waits */
+    tr_on_eof(r);
+    struct tr_stats st;
+    tr_get_stats(r, &st);
+    assert_true(st.buffered > 0);
+    int closes = fk.closes;
+    tr_release(r);                       /* the client closed the channel right after its EOF */
+    assert_int_equal(fk.closes, closes); /* the channel is not touched again */
+    assert_true(fk.timer_armed);         /* the linger deadline */
+    uint8_t *got = malloc(N + 1);
+    size_t n = 0;
+    for (int i = 0; i < 100000; i++) {
+        ssize_t k = read(sv[1], got + n, N + 1 - n);
+        if (k == 0)
+            break;
+        if (k > 0)
+            n += (size_t)k;
+        end_round();
+        if (fk.watching && (fk.wevents & SG_WATCH_WRITE))
+            fire(0);
+    }
+    assert_int_equal(n, N); /* everything, then EOF */
+    assert_memory_equal(got, data, N);
+    assert_false(fk.watching);
+    assert_false(fk.timer_armed);
+    free(got);
+    free(data);
+}
+
+static void test_release_gives_up_after_linger(void **state)
+{
+    (void)state;
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 1 << 20, 0);
+    tr_start(r);
+    uint8_t chunk[65536];
+    memset(chunk, 'z', sizeof(chunk));
+    for (int i = 0; i < 8; i++)
+        tr_on_data(r, chunk, sizeof(chunk));
+    end_round();
+    int closes = fk.closes;
+    tr_release(r);
+    assert_true(fk.timer_armed);
+    assert_int_equal(fk.timer_ms, 30000);
+    fk.timer_armed = false; /* the peer never reads: the deadline fires */
+    fk.tcb(fk.targ);
+    assert_false(fk.watching);
+    assert_int_equal(fk.closes, closes);
+    /* the socket is closed: the peer sees EOF after what it was sent */
+    uint8_t buf[65536];
+    ssize_t k;
+    while ((k = read(sv[1], buf, sizeof(buf))) > 0)
+        ;
+    assert_int_equal(k, 0);
 }
 
 static void test_half_close_both_ways_then_close(void **state)
@@ -278,6 +411,7 @@ static void test_half_close_both_ways_then_close(void **state)
     /* client data then client EOF: socket gets data then EOF */
     tr_on_data(r, (const uint8_t *)"ping", 4);
     tr_on_eof(r);
+    end_round();
     uint8_t buf[16];
     assert_int_equal(read(sv[1], buf, sizeof(buf)), 4);
     assert_int_equal(read(sv[1], buf, sizeof(buf)), 0); /* SHUT_WR reached the peer */
@@ -325,7 +459,8 @@ static void test_peer_reset_closes_channel(void **state)
     tr_start(r);
     close(sv[1]);
     sv[1] = open("/dev/null", O_RDONLY); /* keep teardown's close harmless */
-    tr_on_data(r, (const uint8_t *)"x", 1); /* EPIPE, no SIGPIPE */
+    tr_on_data(r, (const uint8_t *)"x", 1);
+    end_round(); /* EPIPE, no SIGPIPE */
     assert_int_equal(fk.closes, 1);
     struct tr_stats st;
     tr_get_stats(r, &st);
@@ -361,6 +496,7 @@ static void test_idle_timeout(void **state)
     /* activity at 2500 postpones */
     fk.now = 2500;
     tr_on_data(r, (const uint8_t *)"k", 1);
+    end_round();
     fk.now = 3000;
     fk.timer_armed = false;
     fk.tcb(fk.targ);
@@ -383,6 +519,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nothing_read_before_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_to_channel_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_to_socket_pause_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_data_gathered_per_round, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_writes_what_is_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_gives_up_after_linger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_close_both_ways_then_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eof_waits_for_pending_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_reset_closes_channel, setup, teardown),
