@@ -9,6 +9,7 @@
  * blocked channels are re-checked after every dispatch and their owners get
  * on_channel_ready_to_send. */
 #include "channel.h"
+#include "pty_modes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,7 @@ static void chan_free(struct sg_chan *h)
             r->chan = NULL;
     free(h->command);
     free(h->term);
+    free(h->pty_modes);
     free(h->eol);
     free(h->carry);
     free(h->inq);
@@ -520,6 +522,8 @@ static void replay_prereqs(struct sg_chan *h)
             ev.rows = p->rows;
             ev.width_px = p->wpx;
             ev.height_px = p->hpx;
+            ev.pty_modes = h->pty_modes;
+            ev.pty_modes_len = h->pty_modes_len;
         }
         if (ask_owner(h, &ev) != SG_OK)
             SG_VERB(h->conn->id, "channel %u: %s %s refused by %s", h->id, p->type,
@@ -630,6 +634,15 @@ static void handle_channel_request(struct sg_conn *c, struct sg_chan *h, ssh_mes
         h->wpx = (uint32_t)ssh_message_channel_request_pty_pxwidth(m);
         h->hpx = (uint32_t)ssh_message_channel_request_pty_pxheight(m);
         h->has_pty = true;
+        const uint8_t *modes;
+        size_t modes_len;
+        free(h->pty_modes);
+        h->pty_modes = NULL;
+        h->pty_modes_len = 0;
+        if (sg_pty_modes(m, &modes, &modes_len) && (h->pty_modes = malloc(modes_len))) {
+            memcpy(h->pty_modes, modes, modes_len);
+            h->pty_modes_len = modes_len;
+        }
         if (h->owner) {
             struct sg_ev_channel_request ev = {.size = sizeof(ev),
                                                .channel_id = h->id,
@@ -639,7 +652,9 @@ static void handle_channel_request(struct sg_conn *c, struct sg_chan *h, ssh_mes
                                                .cols = h->cols,
                                                .rows = h->rows,
                                                .width_px = h->wpx,
-                                               .height_px = h->hpx};
+                                               .height_px = h->hpx,
+                                               .pty_modes = h->pty_modes,
+                                               .pty_modes_len = h->pty_modes_len};
             if (ask_owner(h, &ev) == SG_OK)
                 ssh_message_channel_request_reply_success(m);
             else

@@ -29,6 +29,8 @@ struct sg_chan {
     bool has_pty;
     char *term;
     uint32_t cols, rows, wpx, hpx;
+    uint8_t *pty_modes;        /* the last pty-req's encoded terminal modes */
+    size_t pty_modes_len;
     struct sg_prereq *pre_head, *pre_tail;
     size_t n_pre;
     /* state */

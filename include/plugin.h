@@ -272,8 +272,13 @@ struct sg_ev_channel_opened {
  * "window-change", "signal" arrive later to the owner.
  * Fields are decoded for the well-known types; `payload` holds the request
  * specific data (after the want-reply flag) for host->param_get.
- * Known limits of libssh 0.10.6: terminal modes of pty-req are not exposed
- * (pty_modes is NULL); "break" and "xon-xoff" are never delivered. */
+ * pty_modes: the pty-req's terminal modes as sent (RFC 4254 section 8
+ * encoding: opcode byte + uint32 value pairs, ending with opcode 0); also set
+ * when a pty-req is replayed. NULL when the client sent none, or when they
+ * could not be read from libssh (it has no call for them; the core locates
+ * them in libssh's message and gives up unless every check holds).
+ * Known limits of libssh 0.10.6: "break" and "xon-xoff" are never delivered
+ * (libssh does not keep the name of a request it does not know). */
 struct sg_ev_channel_request {
     size_t size;
     sg_request *req;         /* for SG_AGAIN (shell/exec/subsystem only) */
@@ -289,7 +294,7 @@ struct sg_ev_channel_request {
     const char *env_name, *env_value;       /* env */
     const char *term;                        /* pty-req */
     uint32_t cols, rows, width_px, height_px; /* pty-req, window-change */
-    const uint8_t *pty_modes; size_t pty_modes_len; /* pty-req (NULL: not available) */
+    const uint8_t *pty_modes; size_t pty_modes_len; /* pty-req (NULL: none, see above) */
     const char *signal_name; /* signal: "TERM", "INT", ... (no "SIG" prefix) */
     const char *route_config;/* shell/exec/subsystem: JSON of the route's "config" */
     const char *route_name;  /* shell/exec/subsystem: the route's "name" or "#<index>" */

@@ -859,6 +859,12 @@ static int sh_build_env(struct sh_sess *s, struct sp_env *env)
     rc |= sp_env_set(env, "LOGNAME", s->login_name);
     rc |= sp_env_set(env, "SHELL", s->conf.shell);
     rc |= sp_env_set(env, "SSH_CONNECTION", conn);
+    if (conn[0]) { /* "client-ip client-port server-port", as OpenSSH sets it */
+        char client[200];
+        snprintf(client, sizeof(client), "%s %d %d", ci.peer_address ? ci.peer_address : "",
+                 ci.peer_port, ci.local_port);
+        rc |= sp_env_set(env, "SSH_CLIENT", client);
+    }
     if (s->app && s->command)
         rc |= sp_env_set(env, "SSH_ORIGINAL_COMMAND", s->command);
     return rc;

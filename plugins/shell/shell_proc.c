@@ -445,6 +445,9 @@ int sp_spawn(const struct sp_spawn_spec *s, struct sp_child *c, char *err, size_
     int rc = 0;
     int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
     int master = -1, slave = -1;
+    char **envp_tty = NULL; /* envp + SSH_TTY, as OpenSSH sets it */
+    char tty_var[64];
+    struct sp_spawn_spec with_tty;
     c->pid = -1;
     c->pidfd = c->in_fd = c->out_fd = c->err_fd = -1;
 
@@ -466,6 +469,22 @@ int sp_spawn(const struct sp_spawn_spec *s, struct sp_child *c, char *err, size_
         }
         if (sp_pty_modes_apply(slave, s->pty_modes, s->pty_modes_len) < 0) {
             /* not fatal: the terminal keeps its defaults */
+        }
+        char name[40];
+        if (ptsname_r(master, name, sizeof(name)) == 0) {
+            size_t n = 0;
+            while (s->envp && s->envp[n])
+                n++;
+            if ((envp_tty = malloc((n + 2) * sizeof(*envp_tty)))) {
+                snprintf(tty_var, sizeof(tty_var), "SSH_TTY=%s", name);
+                for (size_t i = 0; i < n; i++)
+                    envp_tty[i] = s->envp[i];
+                envp_tty[n] = tty_var;
+                envp_tty[n + 1] = NULL;
+                with_tty = *s;
+                with_tty.envp = envp_tty;
+                s = &with_tty; /* read by the child before exec; the parent waits */
+            }
         }
     } else {
         if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -531,6 +550,7 @@ out:
     }
     sp_close(&master);
     sp_close(&slave);
+    free(envp_tty);
     return rc;
 }
 

@@ -140,11 +140,14 @@ class ShellTest(unittest.TestCase):
         self.assertEqual(r.stdout.decode().strip(), "bar|unset")
 
     # ------------------------------------------------------------ pty
-    def _pty_session(self, gw, steps, size=(33, 97), timeout=30):
+    def _pty_session(self, gw, steps, size=(33, 97), timeout=30, local_tty=None):
         """Run ssh -tt on a local pty of `size`; steps: list of (send, wait_for
-        bytes | None, callable | None). Returns (rc, transcript)."""
+        bytes | None, callable | None). local_tty(fd) may change the local
+        terminal first (ssh sends its modes in pty-req). Returns (rc, transcript)."""
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+        if local_tty:
+            local_tty(slave)
 
         def ctty():
             os.setsid()
@@ -223,6 +226,30 @@ class ShellTest(unittest.TestCase):
         self.assertIn("rc=130", text)         # ^C reached the foreground child as SIGINT
         self.assertRegex(text, r"T=\S+")
         self.assertEqual(rc, 3)
+
+    def test_pty_terminal_modes(self):
+        """The client's terminal modes (pty-req) are applied to the remote pty."""
+        gw = self.gateway()
+
+        def local_tty(fd):
+            attrs = termios.tcgetattr(fd)
+            attrs[6][termios.VERASE] = b"\x08"   # ^H instead of ^?
+            attrs[6][termios.VINTR] = b"\x14"    # ^T instead of ^C
+            attrs[6][termios.VKILL] = b"\x0b"    # ^K instead of ^U
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+        rc, out = self._pty_session(gw, [
+            (b"stty -a; echo \"TT=$SSH_TTY:$(tty)\"; echo \"SC=$SSH_CLIENT\"; echo D$((1+1))ONE\n",
+             b"D2ONE", None),
+            (b"exit 0\n", None, None),
+        ], local_tty=local_tty)
+        text = out.decode(errors="replace").replace("\r", "")
+        self.assertIn("intr = ^T;", text)
+        self.assertIn("erase = ^H;", text)
+        self.assertIn("kill = ^K;", text)
+        self.assertRegex(text, r"TT=(/dev/pts/\d+):\1\n")   # SSH_TTY names the terminal
+        self.assertRegex(text, r"SC=127\.0\.0\.1 \d+ %d\n" % gw.port)
+        self.assertEqual(rc, 0)
 
     def test_pty_piped_script(self):
         """The acceptance check's shape: ssh -tt with a script on a pipe."""

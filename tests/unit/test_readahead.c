@@ -62,6 +62,17 @@ static void read_like_libssh(int fd, size_t start, size_t n)
     assert_int_equal(got, n);
 }
 
+/* Nothing left to read: EAGAIN (not 0, not stale bytes); then close both. */
+static void expect_empty_then_close(int sv[2])
+{
+    char c;
+    errno = 0;
+    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void test_unattached_is_plain(void **state)
 {
     int sv[2];
@@ -69,12 +80,7 @@ static void test_unattached_is_plain(void **state)
     send_pattern(sv[1], 0, 10000);
     read_like_libssh(sv[0], 0, 10000);
     assert_int_equal(sg_readahead_pending(sv[0]), 0);
-    char c;
-    errno = 0;
-    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
-    assert_int_equal(errno, EAGAIN);
-    close(sv[0]);
-    close(sv[1]);
+    expect_empty_then_close(sv);
 }
 
 static void test_reads_ahead_and_keeps_order(void **state)
@@ -110,12 +116,7 @@ static void test_eagain_when_empty(void **state)
     int sv[2];
     pair(sv);
     assert_true(sg_readahead_attach(sv[0]));
-    char c;
-    errno = 0;
-    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
-    assert_int_equal(errno, EAGAIN);
-    close(sv[0]);
-    close(sv[1]);
+    expect_empty_then_close(sv);
 }
 
 static void test_flags_go_to_the_kernel(void **state)
