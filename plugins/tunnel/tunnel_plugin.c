@@ -137,6 +137,7 @@ static void tunnel_fini(void *state)
     struct tunnel_route_policy *rp, *next;
     if (!st)
         return;
+    tr_free_orphans();
     for (rp = st->routes; rp; rp = next) {
         next = rp->next;
         tc_policy_free(rp->pol);
@@ -147,8 +148,7 @@ static void tunnel_fini(void *state)
     free(st);
 }
 
-static void tunnel_on_disconnected(void *state, sg_conn *conn,
-                                   const struct sg_ev_disconnected *ev)
+static void tunnel_on_disconnected(void *state, sg_conn *conn, const struct sg_ev_disconnected *ev)
 {
     struct tunnel_state *st = state;
     struct tunnel_conn *tc = conn_ctx(st, conn, false);
@@ -245,8 +245,8 @@ static void tunnel_on_channel_closed(void *state, sg_chan *ch,
         tr_get_stats(tch->relay, &s);
         st->host->log(st->self, tch->tc->conn, SG_LOG_VERBOSE,
                       "%s channel %s:%d closed (%s): %llu bytes in, %llu bytes out",
-                      tch->kind == TUNNEL_DIRECT ? "direct-tcpip" : "forwarded-tcpip",
-                      tch->host, tch->port, s.close_reason ? s.close_reason : "done",
+                      tch->kind == TUNNEL_DIRECT ? "direct-tcpip" : "forwarded-tcpip", tch->host,
+                      tch->port, s.close_reason ? s.close_reason : "done",
                       (unsigned long long)s.bytes_to_socket,
                       (unsigned long long)s.bytes_to_channel);
     }
@@ -296,8 +296,8 @@ static const struct sg_plugin tunnel_plugin = {
     .on_tunnel_requested = tunnel_on_tunnel_requested,
 };
 
-__attribute__((visibility("default"))) const struct sg_plugin *
-sg_plugin_entry(unsigned abi_major, unsigned abi_minor)
+__attribute__((visibility("default"))) const struct sg_plugin *sg_plugin_entry(unsigned abi_major,
+                                                                               unsigned abi_minor)
 {
     (void)abi_minor;
     if (abi_major != SG_PLUGIN_ABI_MAJOR)

@@ -33,14 +33,16 @@ struct tr_relay {
     size_t down_off, down_len;
 
     bool started, paused, in_eof, wr_shut, sock_eof, eof_sent, closing;
-    int depth;   /* nesting of relay callbacks */
-    bool dead;   /* tr_free requested during a callback */
-    bool orphan; /* the channel is gone: write what is left, then go */
+    int depth;                       /* nesting of relay callbacks */
+    bool dead;                       /* tr_free requested during a callback */
+    bool orphan;                     /* the channel is gone: write what is left, then go */
+    struct tr_relay *onext, **oprev; /* list of orphans (freed by tr_free_orphans) */
     const char *reason;
     uint64_t bytes_up, bytes_down;
 };
 
 static void relay_release(struct tr_relay *r);
+static struct tr_relay *g_orphans; /* this worker's lingering relays */
 
 static void enter(struct tr_relay *r)
 {
@@ -415,6 +417,11 @@ void tr_get_stats(const struct tr_relay *r, struct tr_stats *out)
 
 static void relay_release(struct tr_relay *r)
 {
+    if (r->oprev) {
+        *r->oprev = r->onext;
+        if (r->onext)
+            r->onext->oprev = r->oprev;
+    }
     drop_io(r);
     free(r);
 }
@@ -440,6 +447,11 @@ void tr_release(struct tr_relay *r)
      * with OpenSSH: keep the socket until it is written */
     r->orphan = true;
     r->ch = NULL;
+    r->onext = g_orphans;
+    if (g_orphans)
+        g_orphans->oprev = &r->onext;
+    r->oprev = &g_orphans;
+    g_orphans = r;
     r->paused = false;
     if (r->idle)
         r->host->timer_cancel(r->idle);
@@ -463,4 +475,13 @@ void tr_free(struct tr_relay *r)
         return;
     }
     relay_release(r);
+}
+
+void tr_free_orphans(void)
+{
+    while (g_orphans) {
+        struct tr_relay *r = g_orphans;
+        r->depth = 0; /* fini runs outside every relay callback */
+        relay_release(r);
+    }
 }

@@ -25,10 +25,10 @@
 struct tr_relay;
 
 struct tr_stats {
-    uint64_t bytes_to_socket;   /* from the client */
-    uint64_t bytes_to_channel;  /* from the socket */
-    const char *close_reason;   /* NULL: normal end (EOF both ways) or not closed */
-    size_t buffered;            /* bytes waiting for the socket now */
+    uint64_t bytes_to_socket;  /* from the client */
+    uint64_t bytes_to_channel; /* from the socket */
+    const char *close_reason;  /* NULL: normal end (EOF both ways) or not closed */
+    size_t buffered;           /* bytes waiting for the socket now */
 };
 
 /* Wrap connected non-blocking socket `fd` (taken over: closed by tr_free).
@@ -51,5 +51,7 @@ void tr_free(struct tr_relay *r);
  * then the socket is shut down and closed and the relay freed. Never calls
  * the host about the channel. */
 void tr_release(struct tr_relay *r);
+/* Free the relays still lingering after tr_release (plugin fini). */
+void tr_free_orphans(void);
 
 #endif
