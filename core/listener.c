@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,8 +44,10 @@ static int open_one(const struct sg_listen *ls, char *err, size_t errlen)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, ls->backlog > 0 ? ls->backlog : 128) < 0) {
-        snprintf(err, errlen, "cannot listen on [%s]:%d: %s", ls->address, ls->port, strerror(errno));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+        listen(fd, ls->backlog > 0 ? ls->backlog : 128) < 0) {
+        snprintf(err, errlen, "cannot listen on [%s]:%d: %s", ls->address, ls->port,
+                 strerror(errno));
         close(fd);
         return -1;
     }
@@ -113,12 +114,15 @@ struct sg_admission {
 
 static int g_slot;
 
-void sg_admission_set_slot(int slot) { g_slot = slot >= 0 && slot < SG_MAX_WORKERS ? slot : 0; }
+void sg_admission_set_slot(int slot)
+{
+    g_slot = slot >= 0 && slot < SG_MAX_WORKERS ? slot : 0;
+}
 
 struct sg_admission *sg_admission_create(void)
 {
-    struct sg_admission *a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE,
-                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct sg_admission *a =
+        mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (a == MAP_FAILED)
         return NULL;
     pthread_mutexattr_t at;
@@ -142,7 +146,10 @@ static void lock(struct sg_admission *a)
         pthread_mutex_consistent(&a->mu); /* a worker died holding it */
 }
 
-static void unlock(struct sg_admission *a) { pthread_mutex_unlock(&a->mu); }
+static void unlock(struct sg_admission *a)
+{
+    pthread_mutex_unlock(&a->mu);
+}
 
 void sg_admission_forget_slot(struct sg_admission *a, int slot)
 {
@@ -214,44 +221,40 @@ static int src_conns(const struct src_entry *e)
     return s;
 }
 
-static bool list_match(const struct sg_strlist *l, const struct sockaddr *sa, const char *ip)
+/* CIDR or glob patterns; an IPv4-mapped IPv6 peer (a dual-stack listener)
+ * is matched as the IPv4 address it is */
+static bool list_match(const struct sg_strlist *l, const struct sockaddr *sa)
 {
     int fam = sa->sa_family;
     const void *addr = fam == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
                                       : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-    for (size_t i = 0; i < l->n; i++) {
-        struct sg_cidr c;
-        if (sg_cidr_parse(l->v[i], &c) == 0) {
-            if (sg_cidr_match(&c, fam, addr))
-                return true;
-        } else if (fnmatch(l->v[i], ip, 0) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return sg_client_list_match(l, fam, addr);
 }
 
-bool sg_client_allowed(const struct sg_config *cfg, const struct sockaddr *sa, const char *ip)
+bool sg_client_allowed(const struct sg_config *cfg, const struct sockaddr *sa)
 {
-    if (cfg->allowed_clients.n && !list_match(&cfg->allowed_clients, sa, ip))
+    if (cfg->allowed_clients.n && !list_match(&cfg->allowed_clients, sa))
         return false;
-    if (cfg->blocked_clients.n && list_match(&cfg->blocked_clients, sa, ip))
+    if (cfg->blocked_clients.n && list_match(&cfg->blocked_clients, sa))
         return false;
     return true;
 }
 
 const char *sg_admit_str(enum sg_admit a)
 {
-    static const char *const s[] = {"ok", "not in allowed_clients or in blocked_clients",
-                                    "max_connections reached", "max_startups reached",
-                                    "per_source_max reached", "source penalised after auth failures"};
+    static const char *const s[] = {"ok",
+                                    "not in allowed_clients or in blocked_clients",
+                                    "max_connections reached",
+                                    "max_startups reached",
+                                    "per_source_max reached",
+                                    "source penalised after auth failures"};
     return a <= SG_ADMIT_PENALTY ? s[a] : "?";
 }
 
 enum sg_admit sg_admit(struct sg_admission *a, const struct sg_config *cfg,
                        const struct sockaddr *sa, const char *ip)
 {
-    if (!sg_client_allowed(cfg, sa, ip))
+    if (!sg_client_allowed(cfg, sa))
         return SG_ADMIT_NOT_ALLOWED;
     enum sg_admit r = SG_ADMIT_OK;
     lock(a);

@@ -44,8 +44,9 @@ void sg_admission_set_slot(int slot);
 /* A crashed worker's counts are dropped by the master. */
 void sg_admission_forget_slot(struct sg_admission *a, int slot);
 
-/* Client address text (numeric) allowed by allowed_clients/blocked_clients? */
-bool sg_client_allowed(const struct sg_config *cfg, const struct sockaddr *sa, const char *ip);
+/* Peer allowed by allowed_clients/blocked_clients (CIDR or glob; an
+ * IPv4-mapped IPv6 peer is matched as its IPv4 address)? */
+bool sg_client_allowed(const struct sg_config *cfg, const struct sockaddr *sa);
 /* Admit a new connection; on SG_ADMIT_OK the counters include it. */
 enum sg_admit sg_admit(struct sg_admission *a, const struct sg_config *cfg,
                        const struct sockaddr *sa, const char *ip);

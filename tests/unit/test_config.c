@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "config_json_pos.h"
+#include "listener.h"
 
 #ifndef SG_SOURCE_DIR
 #define SG_SOURCE_DIR "."
@@ -747,6 +748,31 @@ static void test_cidr(void **state)
             fail_msg("'%s' parsed as a CIDR", bad[i]);
 }
 
+/* The admission check (listener.c): a peer on a dual-stack listener arrives
+ * as ::ffff:a.b.c.d and must meet the IPv4 patterns (globs included). */
+static void test_client_admission_v4_mapped(void **state)
+{
+    (void)state;
+    struct sg_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+    struct sockaddr_in s4 = {.sin_family = AF_INET};
+    inet_pton(AF_INET6, "::ffff:192.168.4.5", &s6.sin6_addr);
+    inet_pton(AF_INET, "192.168.4.5", &s4.sin_addr);
+    cfg.blocked_clients = (struct sg_strlist){(char *[]){"192.168.*", NULL}, 1};
+    assert_false(sg_client_allowed(&cfg, (struct sockaddr *)&s4));
+    assert_false(sg_client_allowed(&cfg, (struct sockaddr *)&s6));
+    cfg.blocked_clients = (struct sg_strlist){(char *[]){"192.168.0.0/16", NULL}, 1};
+    assert_false(sg_client_allowed(&cfg, (struct sockaddr *)&s6));
+    cfg.blocked_clients = (struct sg_strlist){(char *[]){"10.*", NULL}, 1};
+    assert_true(sg_client_allowed(&cfg, (struct sockaddr *)&s6));
+    cfg.blocked_clients = (struct sg_strlist){0};
+    cfg.allowed_clients = (struct sg_strlist){(char *[]){"192.168.4.*", NULL}, 1};
+    assert_true(sg_client_allowed(&cfg, (struct sockaddr *)&s6));
+    inet_pton(AF_INET6, "::ffff:10.0.0.1", &s6.sin6_addr);
+    assert_false(sg_client_allowed(&cfg, (struct sockaddr *)&s6));
+}
+
 static void test_client_patterns(void **state)
 {
     (void)state;
@@ -1021,6 +1047,7 @@ int main(void)
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_client_patterns),
+        cmocka_unit_test(test_client_admission_v4_mapped),
         cmocka_unit_test(test_strlist_helpers),
         cmocka_unit_test(test_json_pos),
         cmocka_unit_test(test_dump_round_trip),
