@@ -19,8 +19,11 @@
 #define RA_POOL_MAX 8 /* idle buffers kept for reuse (malloc of 128 KiB would mmap) */
 
 struct sg_ra {
+    bool buffering; /* attached: reads ahead */
     char *buf;
     size_t off, len; /* unread bytes: buf[off .. len) */
+    sg_readahead_observer observe;
+    void *observe_arg;
 };
 
 static struct sg_ra **g_tab; /* RA_MAX_FD slots, created at the first attach */
@@ -61,24 +64,55 @@ static void drained(struct sg_ra *r)
     buf_put(r);
 }
 
-bool sg_readahead_attach(int fd)
+static struct sg_ra *slot_create(int fd)
 {
     if (fd < 0 || fd >= RA_MAX_FD)
-        return false;
+        return NULL;
     if (!g_tab) {
         void *p = mmap(NULL, (size_t)RA_MAX_FD * sizeof(*g_tab), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED)
-            return false;
+            return NULL;
         __atomic_store_n(&g_tab, (struct sg_ra **)p, __ATOMIC_RELEASE);
     }
     if (g_tab[fd])
-        return true;
+        return g_tab[fd];
     struct sg_ra *r = calloc(1, sizeof(*r));
+    if (r)
+        __atomic_store_n(&g_tab[fd], r, __ATOMIC_RELAXED);
+    return r;
+}
+
+bool sg_readahead_attach(int fd)
+{
+    struct sg_ra *r = slot_create(fd);
     if (!r)
         return false;
-    __atomic_store_n(&g_tab[fd], r, __ATOMIC_RELAXED);
+    r->buffering = true;
+    r->observe = NULL; /* watching ends where reading ahead begins */
+    r->observe_arg = NULL;
     return true;
+}
+
+bool sg_readahead_observe(int fd, sg_readahead_observer fn, void *arg)
+{
+    struct sg_ra *r = slot_create(fd);
+    if (!r)
+        return false;
+    r->observe = fn;
+    r->observe_arg = arg;
+    return true;
+}
+
+void sg_readahead_unobserve(int fd, void *arg)
+{
+    struct sg_ra *r = slot(fd);
+    if (!r || r->observe_arg != arg)
+        return;
+    r->observe = NULL;
+    r->observe_arg = NULL;
+    if (!r->buffering)
+        sg_readahead_detach(fd);
 }
 
 void sg_readahead_detach(int fd)
@@ -106,6 +140,21 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
     struct sg_ra *r = slot(fd);
     if (!r || flags != 0 || len == 0)
         return syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
+    if (!r->buffering) { /* watched, not read ahead */
+        ssize_t n = syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
+        if (n > 0 && r->observe) {
+            int v = r->observe(r->observe_arg, buf, (size_t)n);
+            if (v != 0) {
+                r->observe = NULL;
+                r->observe_arg = NULL;
+            }
+            if (v < 0) {
+                errno = ECONNRESET;
+                return -1;
+            }
+        }
+        return n;
+    }
     if (r->off < r->len) {
         size_t k = r->len - r->off < len ? r->len - r->off : len;
         memcpy(buf, r->buf + r->off, k);

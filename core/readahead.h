@@ -16,7 +16,8 @@
  *    holds bytes;
  *  - close() drops the buffer before the fd number can be reused.
  * Every other fd, every recv() with flags, and every thread's calls on its own
- * fds go straight to the system call, unchanged.
+ * fds go straight to the system call, unchanged. Before the key exchange the
+ * same hook lets the core watch the client's plaintext packets (kexwatch.c).
  *
  * Attach only after the key exchange has begun to be processed by libssh and
  * nobody else peeks at the socket (the NUL-in-version check uses MSG_PEEK on a
@@ -41,5 +42,14 @@ void sg_readahead_detach(int fd);
 
 /* Bytes read from the kernel for fd that libssh has not taken yet. */
 size_t sg_readahead_pending(int fd);
+
+/* Before attaching: hand every byte libssh reads from fd to fn, in order,
+ * without reading ahead (a MSG_PEEK on a duplicate still sees the kernel
+ * queue). fn returns 0 for more, 1 when done watching, -1 to fail the read
+ * (recv returns -1 with ECONNRESET: libssh drops the connection). */
+typedef int (*sg_readahead_observer)(void *arg, const unsigned char *data, size_t len);
+bool sg_readahead_observe(int fd, sg_readahead_observer fn, void *arg);
+/* Stop fn/arg watching fd (no-op if fd is watched for another arg). */
+void sg_readahead_unobserve(int fd, void *arg);
 
 #endif

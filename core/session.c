@@ -7,6 +7,7 @@
  * message is simply kept until host->complete. Channel data, EOF, close and
  * signals come through per-channel callbacks (channel.c). */
 #include "session.h"
+#include "kexwatch.h"
 #include "readahead.h"
 
 #include <arpa/inet.h>
@@ -252,7 +253,8 @@ static void fire_connected(struct sg_conn *c)
     if (!client_version_ok(c)) {
         SG_INFO(c->id, "client version '%s' does not match client_version_pattern",
                 ssh_get_clientbanner(c->ssh) ? ssh_get_clientbanner(c->ssh) : "?");
-        sg_conn_close(c, SSH2_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED, "client version not allowed");
+        sg_conn_close(c, SSH2_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED,
+                      "client version not allowed");
         return;
     }
     const char *kex = ssh_get_kex_algo(c->ssh);
@@ -322,6 +324,37 @@ static bool version_line_ok(struct sg_conn *c, int fd)
 
 static void conn_io_cb(int fd, uint32_t events, void *arg);
 
+/* readahead.c hands over the client's bytes as libssh reads them, until
+ * the client's KEXINIT was judged (kexwatch.h) */
+static int kex_observe(void *arg, const unsigned char *data, size_t len)
+{
+    struct sg_conn *c = arg;
+    if (!c->kexwatch)
+        return 1;
+    enum sg_kexwatch_result r = sg_kexwatch_feed(c->kexwatch, data, len);
+    if (r == SG_KEXWATCH_MORE)
+        return 0;
+    free(c->kexwatch);
+    c->kexwatch = NULL;
+    if (r == SG_KEXWATCH_VIOLATION) {
+        c->kex_violation = true;
+        return -1;
+    }
+    return 1;
+}
+
+/* After a key-exchange step: true (and the connection closing) when the
+ * strict kex rule was broken */
+static bool kex_violated(struct sg_conn *c)
+{
+    if (!c->kex_violation)
+        return false;
+    SG_INFO(c->id, "strict kex: %s sent a packet before its KEXINIT: closed", c->peer_ip);
+    sg_conn_close(c, SSH2_DISCONNECT_KEY_EXCHANGE_FAILED, "strict kex: packet before KEXINIT");
+    sg_conn_touch(c);
+    return true;
+}
+
 /* epoll does not see bytes already read ahead into user space */
 static void readahead_cb(void *arg)
 {
@@ -345,6 +378,8 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
     c->dispatch_depth++;
     if (!c->kex_done) {
         int rc = ssh_handle_key_exchange(c->ssh);
+        if (kex_violated(c))
+            goto out;
         if (rc == SSH_OK) {
             c->kex_done = true;
         } else if (rc == SSH_ERROR) {
@@ -358,8 +393,11 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
         /* libssh takes at most 4 KiB per poll callback; readahead.c reads
          * the socket in large blocks underneath: take up to 256 KiB per
          * readiness event, and come back for what was read ahead */
-        if (!c->readahead)
+        if (!c->readahead) {
             c->readahead = sg_readahead_attach(ssh_get_fd(c->ssh)); /* dropped by close() */
+            free(c->kexwatch);
+            c->kexwatch = NULL;
+        }
         for (int i = 0; i < 64 && !c->closing; i++) {
             int rc = ssh_event_dopoll(c->event, 0);
             if (rc == SSH_ERROR) {
@@ -376,7 +414,8 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
         }
     }
     drain_messages(c);
-    if (!c->closing && c->readahead && !c->readahead_timer && sg_readahead_pending(ssh_get_fd(c->ssh)) > 0)
+    if (!c->closing && c->readahead && !c->readahead_timer &&
+        sg_readahead_pending(ssh_get_fd(c->ssh)) > 0)
         c->readahead_timer = sg_timer_add(sg_w->loop, 0, readahead_cb, c);
     if (!c->closing && (ssh_get_status(c->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
         const char *e = ssh_get_error(c->ssh);
@@ -416,7 +455,8 @@ static void keepalive_cb(void *arg)
     struct sg_conn *c = arg;
     c->keepalive_timer = NULL;
     uint64_t iv = (uint64_t)sg_w->cfg->keepalive.interval * 1000, now = sg_now_ms();
-    uint64_t max = iv * (uint64_t)(sg_w->cfg->keepalive.count_max > 0 ? sg_w->cfg->keepalive.count_max : 1);
+    uint64_t max =
+        iv * (uint64_t)(sg_w->cfg->keepalive.count_max > 0 ? sg_w->cfg->keepalive.count_max : 1);
     if (now - c->last_rx_ms > max + iv / 2) {
         sg_conn_close(c, SSH2_DISCONNECT_BY_APPLICATION, "keepalive timeout");
         return;
@@ -487,7 +527,10 @@ static int session_options(struct sg_conn *c)
     return 0;
 }
 
-static void fire_connection_request_denied_cleanup(int fd) { close(fd); }
+static void fire_connection_request_denied_cleanup(int fd)
+{
+    close(fd);
+}
 
 void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl)
 {
@@ -507,8 +550,8 @@ void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl)
     int lport = 0;
     if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0)
         addr_text((struct sockaddr *)&local, ll, lip, sizeof(lip), &lport);
-    struct sg_ev_connection_request cr = {.size = sizeof(cr), .address = ip, .port = port,
-                                          .local_address = lip, .local_port = lport};
+    struct sg_ev_connection_request cr = {
+        .size = sizeof(cr), .address = ip, .port = port, .local_address = lip, .local_port = lport};
     for (size_t i = 0; i < sg_w->plugins.n; i++) {
         struct sg_plugin_ref *p = &sg_w->plugins.v[i];
         if (p->desc->on_connection_request &&
@@ -570,7 +613,16 @@ void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl)
         sg_conn_touch(c);
         return;
     }
+    if ((c->kexwatch = malloc(sizeof(*c->kexwatch)))) {
+        sg_kexwatch_init(c->kexwatch);
+        if (!sg_readahead_observe(fd, kex_observe, c)) {
+            free(c->kexwatch);
+            c->kexwatch = NULL;
+        }
+    }
     int rc = ssh_handle_key_exchange(c->ssh); /* sends our version and KEXINIT */
+    if (kex_violated(c))
+        return;
     c->event = ssh_event_new();
     if (rc == SSH_ERROR || !c->event || ssh_event_add_session(c->event, c->ssh) != SSH_OK) {
         sg_conn_close(c, -1, rc == SSH_ERROR ? ssh_get_error(c->ssh) : "event setup failed");
@@ -583,21 +635,22 @@ void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl)
      * itself on some write errors, and the fd number may then be reused by
      * the next accept before our teardown removes the registration */
     c->watch_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    c->io = c->watch_fd >= 0 ? sg_io_add(sg_w->loop, c->watch_fd, EPOLLIN, conn_io_cb, c, false) : NULL;
+    c->io =
+        c->watch_fd >= 0 ? sg_io_add(sg_w->loop, c->watch_fd, EPOLLIN, conn_io_cb, c, false) : NULL;
     if (!c->io) {
         sg_conn_close(c, -1, "epoll");
         sg_conn_touch(c);
         return;
     }
     if (cfg->limits.login_grace_time > 0)
-        c->grace_timer = sg_timer_add(sg_w->loop, (uint64_t)cfg->limits.login_grace_time * 1000,
-                                      grace_cb, c);
+        c->grace_timer =
+            sg_timer_add(sg_w->loop, (uint64_t)cfg->limits.login_grace_time * 1000, grace_cb, c);
     if (cfg->limits.idle_timeout > 0)
-        c->idle_timer = sg_timer_add(sg_w->loop, (uint64_t)cfg->limits.idle_timeout * 1000,
-                                     idle_cb, c);
+        c->idle_timer =
+            sg_timer_add(sg_w->loop, (uint64_t)cfg->limits.idle_timeout * 1000, idle_cb, c);
     if (cfg->keepalive.interval > 0)
-        c->keepalive_timer = sg_timer_add(sg_w->loop, (uint64_t)cfg->keepalive.interval * 1000,
-                                          keepalive_cb, c);
+        c->keepalive_timer =
+            sg_timer_add(sg_w->loop, (uint64_t)cfg->keepalive.interval * 1000, keepalive_cb, c);
     SG_VERB(c->id, "accepted %s port %d on %s port %d", ip, port, lip, lport);
     sg_conn_touch(c);
 }
@@ -638,7 +691,8 @@ static void teardown(struct sg_conn *c)
     sg_forwards_teardown(c);
     sg_auth_teardown(c);
     if (c->connected_fired || c->kex_done) {
-        struct sg_ev_disconnected ev = {.size = sizeof(ev), .status_code = c->close_code > 0 ? c->close_code : 0,
+        struct sg_ev_disconnected ev = {.size = sizeof(ev),
+                                        .status_code = c->close_code > 0 ? c->close_code : 0,
                                         .description = reason};
         for (size_t i = 0; i < sg_w->plugins.n; i++) {
             struct sg_plugin_ref *p = &sg_w->plugins.v[i];
@@ -661,6 +715,9 @@ static void teardown(struct sg_conn *c)
     }
     c->reqs = NULL;
     free_held(c);
+    sg_readahead_unobserve(c->fd, c); /* no-op if libssh closed it and the number moved on */
+    free(c->kexwatch);
+    c->kexwatch = NULL;
     if (c->io)
         sg_io_del(c->io);
     if (c->watch_fd >= 0)
@@ -719,7 +776,10 @@ static void update_interest(struct sg_conn *c)
 }
 
 static sg_ltimer *g_more_timer;
-static void more_cb(void *arg) { g_more_timer = NULL; } /* the after-hook runs next */
+static void more_cb(void *arg)
+{
+    g_more_timer = NULL;
+} /* the after-hook runs next */
 
 void sg_sessions_after_dispatch(void *arg)
 {

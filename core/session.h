@@ -111,6 +111,8 @@ struct sg_conn {
     sg_ltimer *grace_timer, *idle_timer, *keepalive_timer;
     sg_ltimer *readahead_timer; /* bytes read ahead are left: come back */
     bool readahead;             /* fd attached to readahead.c */
+    struct sg_kexwatch *kexwatch; /* the client's bytes up to its KEXINIT (strict kex) */
+    bool kex_violation;         /* a strict client sent a packet before KEXINIT */
     uint64_t last_rx_ms, last_activity_ms;
     uint64_t start_ms;
 };
