@@ -140,8 +140,12 @@ struct sg_config *sg_config_load_string(const char *text, const char *name, char
 /* The embedded default (conf/sshgate.json compiled in). */
 const char *sg_config_default_text(void);
 void sg_config_free(struct sg_config *cfg);
-/* Print the effective config (every key, defaults filled) as JSON. */
-int sg_config_dump(const struct sg_config *cfg, FILE *out);
+/* Print the effective config (every key, defaults filled) as JSON. With
+ * redact_secrets, secret-looking string values in plugin and route configs
+ * (keys ending in password, secret, token, ...) print as "<redacted>"; their
+ * number goes to *n_redacted (may be NULL). */
+int sg_config_dump(const struct sg_config *cfg, FILE *out, bool redact_secrets,
+                   size_t *n_redacted);
 
 /* Helpers shared with the router and admission code. */
 int sg_cidr_parse(const char *text, struct sg_cidr *out);      /* 0 ok, -1 bad */

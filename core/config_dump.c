@@ -2,11 +2,18 @@
  *
  * Every key is written, defaults included, in the same shape the loader
  * reads, so loading a dump gives an equal config. Plugin and route
- * "config" objects are embedded as JSON objects. */
+ * "config" objects are embedded as JSON objects; with redaction on, string
+ * values of keys that name a secret (…password, …secret, …token, …) are
+ * printed as "<redacted>" (that dump then no longer loads to the same
+ * config: the secrets are missing). */
 #include "config.h"
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define REDACTED "<redacted>"
 
 /* json_object_set_new that remembers failure in *ok */
 static void put(json_t *obj, const char *key, json_t *v, bool *ok)
@@ -34,9 +41,49 @@ static json_t *strlist_json(const struct sg_strlist *l)
     return a;
 }
 
+/* A key that names a secret: ends with one of these words (any case). */
+static bool secret_key(const char *key)
+{
+    static const char *const words[] = {"password", "passwd",      "secret",     "passphrase",
+                                        "token",    "private_key", "credentials"};
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        size_t wl = strlen(words[i]);
+        if (kl >= wl && strcasecmp(key + kl - wl, words[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void redact(json_t *v, size_t *n)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child)
+        {
+            if (json_is_string(child) && secret_key(key) && json_string_length(child) > 0) {
+                json_string_set(child, REDACTED);
+                (*n)++;
+            } else {
+                redact(child, n);
+            }
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child) redact(child, n);
+    }
+}
+
+static size_t g_redacted; /* secrets hidden by the current dump */
+static bool g_redact;
+
 static json_t *embedded_json(const char *text)
 {
-    return json_loads(text ? text : "{}", 0, NULL);
+    json_t *v = json_loads(text ? text : "{}", 0, NULL);
+    if (v && g_redact)
+        redact(v, &g_redacted);
+    return v;
 }
 
 static json_t *listen_json(const struct sg_config *cfg, bool *ok)
@@ -197,12 +244,14 @@ static json_t *route_json(const struct sg_route *r, bool *ok)
     return o;
 }
 
-int sg_config_dump(const struct sg_config *cfg, FILE *out)
+int sg_config_dump(const struct sg_config *cfg, FILE *out, bool redact_secrets, size_t *n_redacted)
 {
     json_t *root = json_object(), *routes = json_array();
     bool ok = root && routes;
     int rc = -1;
 
+    g_redact = redact_secrets;
+    g_redacted = 0;
     if (!ok || !cfg || !out)
         goto out;
     put(root, "listen", listen_json(cfg, &ok), &ok);
@@ -236,6 +285,8 @@ int sg_config_dump(const struct sg_config *cfg, FILE *out)
         goto out;
     rc = 0;
 out:
+    if (n_redacted)
+        *n_redacted = g_redacted;
     json_decref(root);
     json_decref(routes);
     return rc;

@@ -17,16 +17,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sshgated [-D] [-d]... [-f FILE]      run the gateway\n"
-            "       sshgated -t [-f FILE]               validate and print the effective config\n"
-            "       sshgated --status [-f FILE]         list live connections and channels\n"
-            "       sshgated --version\n"
-            "\n"
-            "  -f FILE    config file (default: the embedded conf/sshgate.json)\n"
-            "  -D         stay in the foreground (default: detach)\n"
-            "  -d         debug logging (log.level 3); -d -d also logs libssh\n"
-            "  -t         test the config: exit 0 if valid, 1 with file:line:col otherwise\n");
+    fprintf(
+        f,
+        "usage: sshgated [-D] [-d]... [-f FILE]      run the gateway\n"
+        "       sshgated -t [--show-secrets] [-f FILE]  validate and print the effective config\n"
+        "       sshgated --status [-f FILE]         list live connections and channels\n"
+        "       sshgated --version\n"
+        "\n"
+        "  -f FILE    config file (default: the embedded conf/sshgate.json)\n"
+        "  -D         stay in the foreground (default: detach)\n"
+        "  -d         debug logging (log.level 3); -d -d also logs libssh\n"
+        "  -t         test the config: exit 0 if valid, 1 with file:line:col otherwise;\n"
+        "             secrets in plugin and route configs print as \"<redacted>\"\n"
+        "  --show-secrets  with -t: print them as they are (the dump then loads again)\n");
 }
 
 static int status(const struct sg_config *cfg)
@@ -54,25 +57,44 @@ static int status(const struct sg_config *cfg)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    bool foreground = false, test = false, want_status = false;
+    bool foreground = false, test = false, want_status = false, show_secrets = false;
     int debug = 0;
     static const struct option opts[] = {{"version", no_argument, NULL, 'V'},
                                          {"status", no_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"show-secrets", no_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "f:Ddth", opts, NULL)) != -1) {
         switch (c) {
-        case 'f': path = optarg; break;
-        case 'D': foreground = true; break;
-        case 'd': debug++; break;
-        case 't': test = true; break;
-        case 'S': want_status = true; break;
-        case 'V': printf("sshgated %s (plugin ABI %d.%d)\n", SG_VERSION, SG_PLUGIN_ABI_MAJOR,
-                         SG_PLUGIN_ABI_MINOR);
-                  return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'f':
+            path = optarg;
+            break;
+        case 'D':
+            foreground = true;
+            break;
+        case 'd':
+            debug++;
+            break;
+        case 't':
+            test = true;
+            break;
+        case 'S':
+            want_status = true;
+            break;
+        case 's':
+            show_secrets = true;
+            break;
+        case 'V':
+            printf("sshgated %s (plugin ABI %d.%d)\n", SG_VERSION, SG_PLUGIN_ABI_MAJOR,
+                   SG_PLUGIN_ABI_MINOR);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -96,7 +118,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "sshgated: %s\n", err);
             rc = 1;
         }
-        sg_config_dump(cfg, stdout);
+        size_t hidden = 0;
+        sg_config_dump(cfg, stdout, !show_secrets, &hidden);
+        if (hidden)
+            fprintf(stderr,
+                    "sshgated: %zu secret%s shown as \"<redacted>\" (--show-secrets prints them)\n",
+                    hidden, hidden == 1 ? "" : "s");
         sg_config_free(cfg);
         return rc;
     }

@@ -33,7 +33,7 @@ static char *dump_text(const struct sg_config *cfg)
     FILE *fp = open_memstream(&buf, &len);
     if (!fp)
         abort();
-    if (sg_config_dump(cfg, fp) != 0)
+    if (sg_config_dump(cfg, fp, false, NULL) != 0)
         abort();
     fclose(fp);
     return buf;

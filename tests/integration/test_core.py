@@ -253,12 +253,28 @@ class Core(unittest.TestCase):
 
 
 class ConfigCheck(unittest.TestCase):
-    def run_t(self, text, tmpdir):
+    def run_t(self, text, tmpdir, *extra):
         path = os.path.join(tmpdir, "c.json")
         with open(path, "w") as f:
             f.write(text)
-        return subprocess.run([str(sgtest.SSHGATED), "-t", "-f", path], capture_output=True,
-                              text=True, timeout=20)
+        return subprocess.run([str(sgtest.SSHGATED), "-t", *extra, "-f", path],
+                              capture_output=True, text=True, timeout=20)
+
+    def test_dump_redacts_plugin_secrets(self):
+        gw = sgtest.Gateway(self)
+        cfg = {"plugins": [{"name": "auth-file", "config": {
+                   "users_file": str(gw.tmp / "users.json"), "api_token": "tok-123456",
+                   "backup": {"db_password": "pw-654321"}}}]}
+        (gw.tmp / "users.json").write_text('{"users": {}}')
+        r = self.run_t(json.dumps(cfg), str(gw.tmp))
+        self.assertNotIn("tok-123456", r.stdout)
+        self.assertNotIn("pw-654321", r.stdout)
+        self.assertIn('"api_token": "<redacted>"', r.stdout)
+        self.assertIn("2 secrets shown as", r.stderr)
+        r = self.run_t(json.dumps(cfg), str(gw.tmp), "--show-secrets")
+        self.assertIn("tok-123456", r.stdout)
+        self.assertIn("pw-654321", r.stdout)
+        self.assertNotIn("redacted", r.stderr)
 
     def test_errors_name_position_and_path(self):
         gw = sgtest.Gateway(self)

@@ -873,7 +873,7 @@ static char *dump(const struct sg_config *c)
     size_t len = 0;
     FILE *fp = open_memstream(&buf, &len);
     assert_non_null(fp);
-    assert_int_equal(sg_config_dump(c, fp), 0);
+    assert_int_equal(sg_config_dump(c, fp, false, NULL), 0);
     fclose(fp);
     return buf;
 }
@@ -909,6 +909,41 @@ static void round_trip(const char *json)
     free(db);
     sg_config_free(a);
     sg_config_free(b);
+}
+
+static void test_dump_redacts_secrets(void **state)
+{
+    (void)state;
+    struct sg_config *c = load_ok(
+        "{\"plugins\": [{\"name\": \"auth-ldap\", \"config\": {\"bind_password\": \"s3cr3t-A\","
+        " \"uri\": \"ldap://x\", \"nested\": [{\"API_TOKEN\": \"s3cr3t-B\"}], \"password_file\": "
+        "\"/f\"}}],"
+        " \"routes\": [{\"match\": {\"kind\": \"exec\"}, \"plugin\": \"auth-ldap\","
+        " \"config\": {\"client_secret\": \"s3cr3t-C\", \"empty_password\": \"\"}}]}");
+    char *buf = NULL;
+    size_t len = 0, n = 99;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_int_equal(sg_config_dump(c, fp, true, &n), 0);
+    fclose(fp);
+    assert_null(strstr(buf, "s3cr3t"));
+    assert_non_null(strstr(buf, "\"bind_password\": \"<redacted>\""));
+    assert_non_null(strstr(buf, "\"API_TOKEN\": \"<redacted>\""));
+    assert_non_null(strstr(buf, "\"client_secret\": \"<redacted>\""));
+    assert_non_null(strstr(buf, "\"password_file\": \"/f\"")); /* not a secret's name */
+    assert_non_null(strstr(buf, "\"uri\": \"ldap://x\""));
+    assert_int_equal(n, 3);
+    free(buf);
+    /* without redaction every value is there */
+    buf = NULL;
+    fp = open_memstream(&buf, &len);
+    assert_int_equal(sg_config_dump(c, fp, false, &n), 0);
+    fclose(fp);
+    assert_non_null(strstr(buf, "s3cr3t-A"));
+    assert_non_null(strstr(buf, "s3cr3t-B"));
+    assert_non_null(strstr(buf, "s3cr3t-C"));
+    assert_int_equal(n, 0);
+    free(buf);
+    sg_config_free(c);
 }
 
 static void test_dump_round_trip(void **state)
@@ -1051,6 +1086,7 @@ int main(void)
         cmocka_unit_test(test_strlist_helpers),
         cmocka_unit_test(test_json_pos),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_dump_redacts_secrets),
         cmocka_unit_test(test_load_file_errors),
         cmocka_unit_test(test_shipped_configs),
     };
