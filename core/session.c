@@ -778,8 +778,8 @@ static void update_interest(struct sg_conn *c)
 static sg_ltimer *g_more_timer;
 static void more_cb(void *arg)
 {
-    g_more_timer = NULL;
-} /* the after-hook runs next */
+    g_more_timer = NULL; /* the after-hook runs next */
+}
 
 void sg_sessions_after_dispatch(void *arg)
 {

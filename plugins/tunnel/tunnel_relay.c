@@ -223,7 +223,7 @@ static void flush_up(struct tr_relay *r)
     }
     if (r->up_len == 0) {
         r->up_off = 0;
-        if (r->up_cap > TR_COALESCE + TR_CHUNK) { /* grown while the socket was full */
+        if (r->up_cap > TR_CHUNK) { /* an idle relay keeps no round-sized buffer */
             free(r->up);
             r->up = NULL;
             r->up_cap = 0;
