@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "libc_tune.h"
 #include "log.h"
 #include "master.h"
 
@@ -56,6 +57,7 @@ static int status(const struct sg_config *cfg)
 
 int main(int argc, char **argv)
 {
+    sg_libc_tune(argv); /* may re-execute: first, before anything is opened */
     const char *path = NULL;
     bool foreground = false, test = false, want_status = false, show_secrets = false;
     int debug = 0;
