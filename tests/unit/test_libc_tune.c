@@ -119,49 +119,44 @@ static void run_child(const char *tunables, char *line, size_t n)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-static void test_reexec_sets_then_restores_unset(void **state)
+#if defined(__x86_64__) && defined(__GLIBC__)
+#define TUNED_HERE 1
+#else
+#define TUNED_HERE 0
+#endif
+
+/* Runs the child with GLIBC_TUNABLES = tunables (NULL: unset) and checks
+ * its report: same pid across the exec, re-executed or not as expected,
+ * GLIBC_TUNABLES as the child was given it ("-": unset), no markers left. */
+static void expect_child(const char *tunables, int reexec)
 {
-    (void)state;
     char line[512], tun[256];
     long pid0, pid1;
     int seen, markers;
-    run_child(NULL, line, sizeof(line));
+    run_child(tunables, line, sizeof(line));
     assert_int_equal(sscanf(line, "%ld %ld %d %255s %d", &pid0, &pid1, &seen, tun, &markers), 5);
     assert_int_equal(pid0, pid1); /* exec: same process */
-#if defined(__x86_64__) && defined(__GLIBC__)
-    assert_int_equal(seen, 1); /* the image was re-executed tuned */
-#endif
-    assert_string_equal(tun, "-"); /* and the environment is as it was */
+    assert_int_equal(seen, reexec);
+    assert_string_equal(tun, tunables ? tunables : "-");
     assert_int_equal(markers, 0);
+}
+
+static void test_reexec_sets_then_restores_unset(void **state)
+{
+    (void)state;
+    expect_child(NULL, TUNED_HERE);
 }
 
 static void test_reexec_restores_operator_value(void **state)
 {
     (void)state;
-    char line[512], tun[256];
-    long pid0, pid1;
-    int seen, markers;
-    run_child("glibc.malloc.arena_max=2", line, sizeof(line));
-    assert_int_equal(sscanf(line, "%ld %ld %d %255s %d", &pid0, &pid1, &seen, tun, &markers), 5);
-    assert_int_equal(pid0, pid1);
-#if defined(__x86_64__) && defined(__GLIBC__)
-    assert_int_equal(seen, 1);
-#endif
-    assert_string_equal(tun, "glibc.malloc.arena_max=2");
-    assert_int_equal(markers, 0);
+    expect_child("glibc.malloc.arena_max=2", TUNED_HERE);
 }
 
 static void test_no_reexec_when_operator_set_threshold(void **state)
 {
     (void)state;
-    char line[512], tun[256];
-    long pid0, pid1;
-    int seen, markers;
-    run_child("glibc.cpu.x86_rep_movsb_threshold=0x840", line, sizeof(line));
-    assert_int_equal(sscanf(line, "%ld %ld %d %255s %d", &pid0, &pid1, &seen, tun, &markers), 5);
-    assert_int_equal(seen, 0);
-    assert_string_equal(tun, "glibc.cpu.x86_rep_movsb_threshold=0x840");
-    assert_int_equal(markers, 0);
+    expect_child("glibc.cpu.x86_rep_movsb_threshold=0x840", 0);
 }
 
 int main(int argc, char **argv)
