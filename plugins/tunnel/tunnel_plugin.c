@@ -137,7 +137,7 @@ static void tunnel_fini(void *state)
     struct tunnel_route_policy *rp, *next;
     if (!st)
         return;
-    tr_free_orphans();
+    tr_fini();
     for (rp = st->routes; rp; rp = next) {
         next = rp->next;
         tc_policy_free(rp->pol);

@@ -7,8 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TR_CHUNK (64 * 1024)  /* one socket read */
+/* Socket → channel: one read() takes up to TR_READ into the worker's
+ * scratch buffer and goes to the channel with one chan_send (libssh then
+ * packs it into SSH packets and flushes them with one write); only what
+ * the window does not take yet is copied into the relay's own buffer. */
+#define TR_READ (128 * 1024)
 #define TR_READS_PER_WAKEUP 4 /* fairness between connections */
+#define TR_CHUNK (64 * 1024)  /* gathering buffers above this are given back when idle */
 /* Channel data towards the socket is gathered for the rest of the current
  * loop round (a 0 ms timer) up to this size, then written with one send():
  * one wakeup of the reader per round instead of one per SSH packet. */
@@ -29,20 +34,21 @@ struct tr_relay {
 
     uint8_t *up; /* channel → socket backlog */
     size_t up_off, up_len, up_cap;
-    uint8_t *down; /* socket → channel chunk */
+    uint8_t *down; /* socket → channel bytes the window did not take yet (NULL: none) */
     size_t down_off, down_len;
 
     bool started, paused, in_eof, wr_shut, sock_eof, eof_sent, closing;
     int depth;                       /* nesting of relay callbacks */
     bool dead;                       /* tr_free requested during a callback */
     bool orphan;                     /* the channel is gone: write what is left, then go */
-    struct tr_relay *onext, **oprev; /* list of orphans (freed by tr_free_orphans) */
+    struct tr_relay *onext, **oprev; /* list of orphans (freed by tr_fini) */
     const char *reason;
     uint64_t bytes_up, bytes_down;
 };
 
 static void relay_release(struct tr_relay *r);
 static struct tr_relay *g_orphans; /* this worker's lingering relays */
+static uint8_t *g_scratch;         /* this worker's socket read buffer (TR_READ) */
 
 static void enter(struct tr_relay *r)
 {
@@ -150,39 +156,71 @@ static void touch(struct tr_relay *r)
         r->last_active = r->host->now_ms();
 }
 
-/* Send the pending socket chunk. Returns false if the relay closed. */
+/* chan_send as much of data as the channel takes now: the count, or -1
+ * when the relay closed. */
+static long send_down(struct tr_relay *r, const uint8_t *data, size_t len)
+{
+    long sent = r->host->chan_send(r->ch, SG_STDOUT, data, len);
+    if (sent == SG_E_WOULDBLOCK)
+        sent = 0;
+    if (sent < 0) {
+        tr_close(r, "channel send failed");
+        return -1;
+    }
+    r->bytes_down += (uint64_t)sent;
+    return sent;
+}
+
+/* Send the bytes the window held back. Returns false if the relay closed. */
 static bool push_down(struct tr_relay *r)
 {
-    while (r->down_len > 0) {
-        long sent = r->host->chan_send(r->ch, SG_STDOUT, r->down + r->down_off, r->down_len);
-        if (sent == SG_E_WOULDBLOCK)
-            sent = 0;
-        if (sent < 0) {
-            tr_close(r, "channel send failed");
+    if (r->down_len > 0) {
+        long sent = send_down(r, r->down + r->down_off, r->down_len);
+        if (sent < 0)
             return false;
-        }
-        r->bytes_down += (uint64_t)sent;
         r->down_off += (size_t)sent;
         r->down_len -= (size_t)sent;
         if (r->down_len > 0)
             return true; /* short send: the rest waits for tr_on_ready */
     }
+    free(r->down);
+    r->down = NULL;
     r->down_off = 0;
+    return true;
+}
+
+/* Keep what the channel did not take of a socket read. */
+static bool hold_down(struct tr_relay *r, const uint8_t *rest, size_t n)
+{
+    r->down = malloc(n);
+    if (!r->down) {
+        tr_close(r, "out of memory");
+        return false;
+    }
+    memcpy(r->down, rest, n);
+    r->down_off = 0;
+    r->down_len = n;
     return true;
 }
 
 static void pump_down(struct tr_relay *r)
 {
+    if (!g_scratch && !(g_scratch = malloc(TR_READ))) {
+        tr_close(r, "out of memory");
+        return;
+    }
     for (int i = 0; i < TR_READS_PER_WAKEUP && !r->closing; i++) {
-        ssize_t n = read(r->fd, r->down, TR_CHUNK);
+        ssize_t n = read(r->fd, g_scratch, TR_READ);
         if (n > 0) {
             touch(r);
-            r->down_off = 0;
-            r->down_len = (size_t)n;
-            if (!push_down(r))
+            long sent = send_down(r, g_scratch, (size_t)n);
+            if (sent < 0)
                 return;
-            if (r->down_len > 0)
-                break; /* window full: wait for tr_on_ready */
+            if (sent < n) { /* window full: wait for tr_on_ready */
+                if (!hold_down(r, g_scratch + sent, (size_t)(n - sent)))
+                    return;
+                break;
+            }
             continue;
         }
         if (n == 0) {
@@ -289,25 +327,17 @@ struct tr_relay *tr_new(const struct sg_host *host, sg_chan *ch, int fd, size_t 
 
 int tr_start(struct tr_relay *r)
 {
-    int rc = SG_OK;
     if (r->started || r->closing)
         return SG_E_STATE;
     enter(r);
-    r->down = malloc(TR_CHUNK);
-    if (!r->down) {
-        tr_close(r, "out of memory");
-        rc = SG_E_NOMEM;
-        goto out;
-    }
     r->started = true;
     if (r->idle_ms) {
         r->last_active = r->host->now_ms();
         r->idle = r->host->timer_add(r->idle_ms, idle_cb, r);
     }
     update_watch(r);
-out:
     leave(r);
-    return rc;
+    return SG_OK;
 }
 
 static bool up_append(struct tr_relay *r, const uint8_t *data, size_t len)
@@ -477,11 +507,13 @@ void tr_free(struct tr_relay *r)
     relay_release(r);
 }
 
-void tr_free_orphans(void)
+void tr_fini(void)
 {
     while (g_orphans) {
         struct tr_relay *r = g_orphans;
         r->depth = 0; /* fini runs outside every relay callback */
         relay_release(r);
     }
+    free(g_scratch);
+    g_scratch = NULL;
 }

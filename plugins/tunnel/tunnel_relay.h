@@ -1,8 +1,9 @@
 /* tunnel_relay.h — pump bytes between a TCP socket and an SSH channel.
  *
  * Backpressure both ways:
- *   socket → channel: read up to 64 KiB, host->chan_send; on a short send
- *     the rest is kept and the socket is not read again until
+ *   socket → channel: read up to 128 KiB (into one buffer per worker),
+ *     host->chan_send; on a short send the rest is kept (the relay's only
+ *     socket-side memory) and the socket is not read again until
  *     on_channel_ready_to_send (tr_on_ready) drained it.
  *   channel → socket: written at once; what the socket does not take is
  *     buffered; at max_buffer the channel input is paused (the host stops
@@ -51,7 +52,8 @@ void tr_free(struct tr_relay *r);
  * then the socket is shut down and closed and the relay freed. Never calls
  * the host about the channel. */
 void tr_release(struct tr_relay *r);
-/* Free the relays still lingering after tr_release (plugin fini). */
-void tr_free_orphans(void);
+/* Plugin fini: free the relays still lingering after tr_release, and the
+ * worker's socket read buffer. */
+void tr_fini(void);
 
 #endif

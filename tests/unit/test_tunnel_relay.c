@@ -22,6 +22,7 @@
 /* ---------------------------------------------------------------- fake host */
 static struct {
     size_t room;   /* what chan_send takes per call */
+    int send_calls;
     uint8_t *sent; /* data the "client" received */
     size_t sent_len, sent_cap;
     int eof_sent, closes;
@@ -51,6 +52,7 @@ static long f_chan_send(sg_chan *ch, enum sg_stream s, const void *d, size_t n)
     (void)ch;
     (void)s;
     size_t take = n < fk.room ? n : fk.room;
+    fk.send_calls++;
     if (fk.sent_len + take > fk.sent_cap) {
         fk.sent_cap = (fk.sent_len + take) * 2;
         fk.sent = realloc(fk.sent, fk.sent_cap);
@@ -255,6 +257,28 @@ static void test_socket_to_channel_backpressure(void **state)
             tr_on_ready(r);
     }
     assert_int_equal(fk.sent_len, N);
+    assert_memory_equal(fk.sent, data, N);
+    free(data);
+    tr_free(r);
+}
+
+/* What one read of the socket finds (here 96 KiB) goes to the channel with
+ * one chan_send: libssh then writes its packets with one system call. */
+static void test_socket_read_sent_in_one_call(void **state)
+{
+    (void)state;
+    enum { N = 96 * 1024 };
+    int big = 1 << 20;
+    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+    uint8_t *data = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        data[i] = (uint8_t)(i * 13 + i / 4096);
+    write_all(sv[1], data, N);
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    fire(0);
+    assert_int_equal(fk.sent_len, N);
+    assert_int_equal(fk.send_calls, 1);
     assert_memory_equal(fk.sent, data, N);
     free(data);
     tr_free(r);
@@ -518,6 +542,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_nothing_read_before_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_to_channel_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_read_sent_in_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_to_socket_pause_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_data_gathered_per_round, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_writes_what_is_left, setup, teardown),
