@@ -205,20 +205,27 @@ static bool hold_down(struct tr_relay *r, const uint8_t *rest, size_t n)
 
 static void pump_down(struct tr_relay *r)
 {
-    if (!g_scratch && !(g_scratch = malloc(TR_READ))) {
+    /* the worker's buffer, unless a relay deeper on the stack holds it
+     * (the host defers plugin events while inside libssh, so this is a
+     * safety net, not a path the relays take) */
+    static bool busy;
+    uint8_t *buf = busy ? malloc(TR_READ) : g_scratch ? g_scratch : (g_scratch = malloc(TR_READ));
+    if (!buf) {
         tr_close(r, "out of memory");
         return;
     }
+    bool own = buf == g_scratch;
+    if (own)
+        busy = true;
     for (int i = 0; i < TR_READS_PER_WAKEUP && !r->closing; i++) {
-        ssize_t n = read(r->fd, g_scratch, TR_READ);
+        ssize_t n = read(r->fd, buf, TR_READ);
         if (n > 0) {
             touch(r);
-            long sent = send_down(r, g_scratch, (size_t)n);
+            long sent = send_down(r, buf, (size_t)n);
             if (sent < 0)
-                return;
+                break;
             if (sent < n) { /* window full: wait for tr_on_ready */
-                if (!hold_down(r, g_scratch + sent, (size_t)(n - sent)))
-                    return;
+                hold_down(r, buf + sent, (size_t)(n - sent));
                 break;
             }
             continue;
@@ -231,8 +238,12 @@ static void pump_down(struct tr_relay *r)
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             break;
         tr_close(r, "socket read error");
-        return;
+        break;
     }
+    if (own)
+        busy = false;
+    else
+        free(buf);
     update_watch(r);
     check_done(r);
 }
