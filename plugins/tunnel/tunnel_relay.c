@@ -205,18 +205,19 @@ static bool hold_down(struct tr_relay *r, const uint8_t *rest, size_t n)
 
 static void pump_down(struct tr_relay *r)
 {
-    /* the worker's buffer, unless a relay deeper on the stack holds it
-     * (the host defers plugin events while inside libssh, so this is a
-     * safety net, not a path the relays take) */
+    /* The worker's buffer; a relay deeper on the stack would get its own
+     * (the host defers plugin events while inside libssh, so nesting is a
+     * safety net, not a path the relays take). */
     static bool busy;
-    uint8_t *buf = busy ? malloc(TR_READ) : g_scratch ? g_scratch : (g_scratch = malloc(TR_READ));
+    bool shared = !busy;
+    if (shared && !g_scratch)
+        g_scratch = malloc(TR_READ);
+    uint8_t *buf = shared ? g_scratch : malloc(TR_READ);
     if (!buf) {
         tr_close(r, "out of memory");
         return;
     }
-    bool own = buf == g_scratch;
-    if (own)
-        busy = true;
+    busy = true;
     for (int i = 0; i < TR_READS_PER_WAKEUP && !r->closing; i++) {
         ssize_t n = read(r->fd, buf, TR_READ);
         if (n > 0) {
@@ -240,7 +241,7 @@ static void pump_down(struct tr_relay *r)
         tr_close(r, "socket read error");
         break;
     }
-    if (own)
+    if (shared)
         busy = false;
     else
         free(buf);

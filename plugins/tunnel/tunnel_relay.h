@@ -5,9 +5,10 @@
  *     host->chan_send; on a short send the rest is kept (the relay's only
  *     socket-side memory) and the socket is not read again until
  *     on_channel_ready_to_send (tr_on_ready) drained it.
- *   channel → socket: written at once; what the socket does not take is
- *     buffered; at max_buffer the channel input is paused (the host stops
- *     opening the SSH window) and resumed below half of it.
+ *   channel → socket: gathered for the rest of the loop round (up to
+ *     256 KiB) and written with one send(); what the socket does not take
+ *     is buffered; at max_buffer the channel input is paused (the host
+ *     stops opening the SSH window) and resumed below half of it.
  * Half-close: channel EOF → shutdown(SHUT_WR) once the buffer drained;
  *   socket EOF → chan_send_eof once pending data went out; both → chan_close.
  * The relay never frees itself while its channel is open: the owner calls
