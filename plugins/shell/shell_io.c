@@ -133,6 +133,11 @@ static void sh_out_cb(int fd, unsigned events, void *arg)
         if (n > 0) {
             o->off = 0;
             o->len = (size_t)n;
+            /* a short read took all there was: the watch (level-triggered)
+             * calls again when more comes; a reaped child's pty still needs
+             * the EAGAIN below */
+            if ((size_t)n < SH_OUT_BUF && !s->reaped)
+                break;
             continue;
         }
         if (n < 0 && errno == EINTR)
