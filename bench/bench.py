@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench.py — sshgate vs OpenSSH sshd, side by side on one machine.
 
-Called by bench/run.sh (which builds sshgated and bench/idle_clients first).
+Called by bench/run.sh (which builds sshgated, bench/idle_clients and bench/tcpsink first).
 Every figure is measured on both servers in the same run, A/B alternated
 (the order flips every run), and reported as the median over the runs.
 """
@@ -50,6 +50,7 @@ def parse_args(argv):
     ap.add_argument("--sshgated", required=True, help="path of the sshgated binary")
     ap.add_argument("--plugin-dir", required=True)
     ap.add_argument("--idle-clients", required=True, help="path of bench/idle_clients")
+    ap.add_argument("--tcpsink", required=True, help="path of bench/tcpsink (the -L sink/source)")
     ap.add_argument("--out", default=str(HERE / "results"), help="results directory")
     ap.add_argument("--name", default="latest", help="results file stem")
     ap.add_argument("--tmp", default="/dev/shm", help="tmpfs for files and server state")
@@ -236,6 +237,7 @@ def main(argv):
     ctx.cps_seconds = 2 if smoke else 10
     ctx.keystrokes = 20 if smoke else 200
     ctx.idle_clients = a.idle_clients
+    ctx.tcpsink = a.tcpsink
     ctx.idle_threads = 8 if smoke else 32
     ctx.idle_settle = 0.5 if smoke else 3
     cps_levels = (4, 8) if smoke else (16, 64)
@@ -255,7 +257,7 @@ def main(argv):
         print(f"sgbench: work dir {work}; making a {a.size_mib} MiB source", flush=True)
         make_source(ctx)
         sink_port = servers.free_port()
-        sink = subprocess.Popen([sys.executable, str(HERE / "tcpsink.py"), "serve", str(sink_port)],
+        sink = subprocess.Popen([ctx.tcpsink, "serve", str(sink_port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         sink.stdout.readline()
         ctx.sink_port = sink_port

@@ -8,7 +8,6 @@ import pty
 import select
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import termios
@@ -16,7 +15,6 @@ import tty
 
 import procstat
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 GIB = 1 << 30
 
 
@@ -202,8 +200,7 @@ def _forward(server, ctx, cipher, direction):
                 if time.monotonic() > deadline:
                     raise Failure("ssh -L did not listen within 30s")
                 time.sleep(0.02)
-            p = subprocess.run([sys.executable, os.path.join(HERE, "tcpsink.py"), direction,
-                                str(lport), str(ctx.size)],
+            p = subprocess.run([ctx.tcpsink, direction, str(lport), str(ctx.size)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=ctx.timeout)
             import json
             try:

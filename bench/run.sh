@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --plugin-dir) plugin_dir=$2; shift ;;
     --build-dir) BUILD=$2; shift ;;
     -h|--help) sed -n '2,13p' "$0"; exec "$PY" "$HERE/bench.py" --help
-               --sshgated x --plugin-dir x --idle-clients x ;;
+               --sshgated x --plugin-dir x --idle-clients x --tcpsink x ;;
     *) args+=("$1") ;;
   esac
   shift
@@ -53,12 +53,17 @@ fi
 sshgated=${sshgated:-$BUILD/sshgated}
 plugin_dir=${plugin_dir:-$BUILD/plugins}
 
-# The idle-connection client (libssh), rebuilt when its source is newer.
+# The idle-connection client (libssh) and the -L sink/source, rebuilt when
+# their sources are newer.
 idle="$BUILD/idle_clients"
 if [ ! -x "$idle" ] || [ "$HERE/idle_clients.c" -nt "$idle" ]; then
   # shellcheck disable=SC2046
   cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$idle" "$HERE/idle_clients.c" \
      $(pkg-config --cflags --libs libssh) -lpthread
+fi
+tcpsink="$BUILD/tcpsink"
+if [ ! -x "$tcpsink" ] || [ "$HERE/tcpsink.c" -nt "$tcpsink" ]; then
+  cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$tcpsink" "$HERE/tcpsink.c" -lpthread
 fi
 
 # 10,000 connections need > 10,000 descriptors in the client and the servers.
@@ -69,4 +74,4 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 exec "$PY" "$HERE/bench.py" --sshgated "$sshgated" --plugin-dir "$plugin_dir" \
-     --idle-clients "$idle" "${args[@]}"
+     --idle-clients "$idle" --tcpsink "$tcpsink" "${args[@]}"
