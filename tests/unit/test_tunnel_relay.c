@@ -23,6 +23,7 @@
 static struct {
     size_t room;   /* what chan_send takes per call */
     int send_calls;
+    size_t call_len[16]; /* the first calls' lengths */
     uint8_t *sent; /* data the "client" received */
     size_t sent_len, sent_cap;
     int eof_sent, closes;
@@ -52,6 +53,8 @@ static long f_chan_send(sg_chan *ch, enum sg_stream s, const void *d, size_t n)
     (void)ch;
     (void)s;
     size_t take = n < fk.room ? n : fk.room;
+    if (fk.send_calls < 16)
+        fk.call_len[fk.send_calls] = n;
     fk.send_calls++;
     if (fk.sent_len + take > fk.sent_cap) {
         fk.sent_cap = (fk.sent_len + take) * 2;
@@ -280,6 +283,34 @@ static void test_socket_read_sent_in_one_call(void **state)
     assert_int_equal(fk.sent_len, N);
     assert_int_equal(fk.send_calls, 1);
     assert_memory_equal(fk.sent, data, N);
+    free(data);
+    tr_free(r);
+}
+
+/* A long stream goes out in whole SSH packets: each read is the data of
+ * four full packets for a client's 32 KiB maximum packet (libssh puts
+ * 32758 data bytes in one), so no short packet follows every read. */
+static void test_socket_reads_are_whole_packets(void **state)
+{
+    (void)state;
+    enum { PKT = 32768 - 10, N = 10 * PKT + 1000 };
+    int big = 4 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+    uint8_t *data = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        data[i] = (uint8_t)(i * 7 + i / 1000);
+    write_all(sv[1], data, N);
+    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(r);
+    for (int i = 0; i < 10 && fk.sent_len < N; i++)
+        fire(0);
+    assert_int_equal(fk.sent_len, N);
+    assert_memory_equal(fk.sent, data, N);
+    assert_int_equal(fk.send_calls, 3);
+    assert_int_equal(fk.call_len[0], 4 * PKT);
+    assert_int_equal(fk.call_len[1], 4 * PKT);
+    assert_int_equal(fk.call_len[2], 2 * PKT + 1000);
     free(data);
     tr_free(r);
 }
@@ -543,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nothing_read_before_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_to_channel_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_read_sent_in_one_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_reads_are_whole_packets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_to_socket_pause_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_data_gathered_per_round, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_writes_what_is_left, setup, teardown),
