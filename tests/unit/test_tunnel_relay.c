@@ -265,20 +265,32 @@ static void test_socket_to_channel_backpressure(void **state)
     tr_free(r);
 }
 
+/* The "server" peer writes n patterned bytes at once (socket buffers made
+ * large enough to hold them) and a relay starts on the other end; returns
+ * the bytes written. */
+static uint8_t *queue_then_start(size_t n, struct tr_relay **r)
+{
+    int big = 4 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+    uint8_t *data = malloc(n);
+    assert_non_null(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i * 13 + i / 4096);
+    write_all(sv[1], data, n);
+    *r = tr_new(&host, CH, sv[0], 65536, 0);
+    tr_start(*r);
+    return data;
+}
+
 /* What one read of the socket finds (here 96 KiB) goes to the channel with
  * one chan_send: libssh then writes its packets with one system call. */
 static void test_socket_read_sent_in_one_call(void **state)
 {
     (void)state;
     enum { N = 96 * 1024 };
-    int big = 1 << 20;
-    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
-    uint8_t *data = malloc(N);
-    for (size_t i = 0; i < N; i++)
-        data[i] = (uint8_t)(i * 13 + i / 4096);
-    write_all(sv[1], data, N);
-    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
-    tr_start(r);
+    struct tr_relay *r;
+    uint8_t *data = queue_then_start(N, &r);
     fire(0);
     assert_int_equal(fk.sent_len, N);
     assert_int_equal(fk.send_calls, 1);
@@ -294,15 +306,8 @@ static void test_socket_reads_are_whole_packets(void **state)
 {
     (void)state;
     enum { PKT = 32768 - 10, N = 10 * PKT + 1000 };
-    int big = 4 << 20;
-    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
-    uint8_t *data = malloc(N);
-    for (size_t i = 0; i < N; i++)
-        data[i] = (uint8_t)(i * 7 + i / 1000);
-    write_all(sv[1], data, N);
-    struct tr_relay *r = tr_new(&host, CH, sv[0], 65536, 0);
-    tr_start(r);
+    struct tr_relay *r;
+    uint8_t *data = queue_then_start(N, &r);
     for (int i = 0; i < 10 && fk.sent_len < N; i++)
         fire(0);
     assert_int_equal(fk.sent_len, N);
