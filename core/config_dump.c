@@ -75,15 +75,17 @@ static void redact(json_t *v, size_t *n)
     }
 }
 
-static size_t g_redacted; /* secrets hidden by the current dump */
-static bool g_redact;
+/* Redact the embedded "config" of every plugin or route object in arr. */
+static void redact_configs(json_t *arr, size_t *n)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) redact(json_object_get(o, "config"), n);
+}
 
 static json_t *embedded_json(const char *text)
 {
-    json_t *v = json_loads(text ? text : "{}", 0, NULL);
-    if (v && g_redact)
-        redact(v, &g_redacted);
-    return v;
+    return json_loads(text ? text : "{}", 0, NULL);
 }
 
 static json_t *listen_json(const struct sg_config *cfg, bool *ok)
@@ -249,9 +251,8 @@ int sg_config_dump(const struct sg_config *cfg, FILE *out, bool redact_secrets, 
     json_t *root = json_object(), *routes = json_array();
     bool ok = root && routes;
     int rc = -1;
+    size_t redacted = 0;
 
-    g_redact = redact_secrets;
-    g_redacted = 0;
     if (!ok || !cfg || !out)
         goto out;
     put(root, "listen", listen_json(cfg, &ok), &ok);
@@ -281,12 +282,16 @@ int sg_config_dump(const struct sg_config *cfg, FILE *out, bool redact_secrets, 
     routes = NULL;
     if (!ok)
         goto out;
+    if (redact_secrets) {
+        redact_configs(json_object_get(root, "plugins"), &redacted);
+        redact_configs(json_object_get(root, "routes"), &redacted);
+    }
     if (json_dumpf(root, out, JSON_INDENT(2)) < 0 || fputc('\n', out) == EOF)
         goto out;
     rc = 0;
 out:
     if (n_redacted)
-        *n_redacted = g_redacted;
+        *n_redacted = redacted;
     json_decref(root);
     json_decref(routes);
     return rc;

@@ -1,7 +1,8 @@
 /* tunnel_relay.h — pump bytes between a TCP socket and an SSH channel.
  *
  * Backpressure both ways:
- *   socket → channel: read up to 128 KiB (into one buffer per worker),
+ *   socket → channel: read up to four full SSH packets' data (4 x 32,758
+ *     bytes, into one buffer per worker),
  *     host->chan_send; on a short send the rest is kept (the relay's only
  *     socket-side memory) and the socket is not read again until
  *     on_channel_ready_to_send (tr_on_ready) drained it.

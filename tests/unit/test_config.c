@@ -867,15 +867,21 @@ static void test_json_pos(void **state)
 
 /* ---- dump round trip ---------------------------------------------------- */
 
-static char *dump(const struct sg_config *c)
+/* The dump as a string; *n_redacted (may be NULL) as sg_config_dump sets it. */
+static char *dump_as(const struct sg_config *c, bool redact_secrets, size_t *n_redacted)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *fp = open_memstream(&buf, &len);
     assert_non_null(fp);
-    assert_int_equal(sg_config_dump(c, fp, false, NULL), 0);
+    assert_int_equal(sg_config_dump(c, fp, redact_secrets, n_redacted), 0);
     fclose(fp);
     return buf;
+}
+
+static char *dump(const struct sg_config *c)
+{
+    return dump_as(c, false, NULL);
 }
 
 static void round_trip(const char *json)
@@ -920,11 +926,8 @@ static void test_dump_redacts_secrets(void **state)
         "\"/f\"}}],"
         " \"routes\": [{\"match\": {\"kind\": \"exec\"}, \"plugin\": \"auth-ldap\","
         " \"config\": {\"client_secret\": \"s3cr3t-C\", \"empty_password\": \"\"}}]}");
-    char *buf = NULL;
-    size_t len = 0, n = 99;
-    FILE *fp = open_memstream(&buf, &len);
-    assert_int_equal(sg_config_dump(c, fp, true, &n), 0);
-    fclose(fp);
+    size_t n = 99;
+    char *buf = dump_as(c, true, &n);
     assert_null(strstr(buf, "s3cr3t"));
     assert_non_null(strstr(buf, "\"bind_password\": \"<redacted>\""));
     assert_non_null(strstr(buf, "\"API_TOKEN\": \"<redacted>\""));
@@ -934,10 +937,7 @@ static void test_dump_redacts_secrets(void **state)
     assert_int_equal(n, 3);
     free(buf);
     /* without redaction every value is there */
-    buf = NULL;
-    fp = open_memstream(&buf, &len);
-    assert_int_equal(sg_config_dump(c, fp, false, &n), 0);
-    fclose(fp);
+    buf = dump_as(c, false, &n);
     assert_non_null(strstr(buf, "s3cr3t-A"));
     assert_non_null(strstr(buf, "s3cr3t-B"));
     assert_non_null(strstr(buf, "s3cr3t-C"));
