@@ -341,6 +341,7 @@ def main(argv):
                                 f"(median of the rest): {fails[0]}")
             row["ratio"] = (row["sshgate"] / row["sshd"]
                             if row["sshd"] and row["sshgate"] is not None else None)
+            row["paired"] = report.paired_ratios(row["sshd_runs"], row["sshgate_runs"])
             row["why"] = "; ".join(whys)
             rows.append(row)
         report.rows_with_verdict(rows)

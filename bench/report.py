@@ -15,6 +15,24 @@ def fmt(v):
     return f"{v:.3f}"
 
 
+def paired_ratios(sshd_runs, sshgate_runs):
+    """Run i of sshgate over run i of sshd (the two ran back to back). Empty
+    when a failed run leaves the lists unequal, so no pair is mismatched."""
+    if len(sshd_runs) != len(sshgate_runs) or len(sshd_runs) < 2:
+        return []
+    return [g / d for d, g in zip(sshd_runs, sshgate_runs) if d]
+
+
+def ahead_text(row):
+    """In how many back-to-back pairs sshgate did better: "7/11"; a figure
+    whose median ratio rests on 6 of 11 pairs is a tie within the noise."""
+    pr = row.get("paired") or []
+    if not pr:
+        return ""
+    better = sum(1 for x in pr if (x > 1 if row["better"] == "higher" else x < 1))
+    return f"{better}/{len(pr)}"
+
+
 def target_text(t):
     if not t:
         return ""
@@ -42,9 +60,9 @@ def rows_with_verdict(rows):
 
 
 def text_table(rows):
-    head = ["figure", "unit", "sshd", "sshgate", "ratio", "target", ""]
+    head = ["figure", "unit", "sshd", "sshgate", "ratio", "ahead", "target", ""]
     body = [[r["label"], r["unit"], fmt(r["sshd"]), fmt(r["sshgate"]), fmt(r["ratio"]),
-             target_text(r.get("target")), r["verdict"]] for r in rows]
+             ahead_text(r), target_text(r.get("target")), r["verdict"]] for r in rows]
     widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -69,11 +87,12 @@ def markdown(rows, meta):
         out.append(f"Re-measured {m['date']} (sshgate {m['commit']}, load average "
                    f"{m['loadavg']}): {', '.join(m['tasks'])}.")
     out += ["",
-           "| figure | unit | sshd | sshgate | ratio sshgate/sshd | target | |",
-           "|---|---|---:|---:|---:|---|---|"]
+           "| figure | unit | sshd | sshgate | ratio sshgate/sshd | sshgate ahead | target | |",
+           "|---|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
         out.append(f"| {r['label']} | {r['unit']} | {fmt(r['sshd'])} | {fmt(r['sshgate'])} | "
-                   f"{fmt(r['ratio'])} | {target_text(r.get('target'))} | {r['verdict']} |")
+                   f"{fmt(r['ratio'])} | {ahead_text(r)} | {target_text(r.get('target'))} | "
+                   f"{r['verdict']} |")
     notes = [r for r in rows if r.get("why")]
     if notes:
         out += ["", "Not measured, or runs that failed:", ""]
