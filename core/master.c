@@ -375,6 +375,10 @@ int sg_master_run(const char *config_path, struct sg_config *cfg)
         M.ctl_listen_fd = open_control(cfg->control_socket);
     if (drop_privileges(cfg->user) < 0)
         return 1;
+    if (geteuid() == 0)
+        SG_INFO(0, "running as root (no \"user\" in the config): shell and exec commands "
+                   "run as root unless the shell plugin's run_as says otherwise, and SFTP "
+                   "files are written as root; set \"user\" to run as a service account");
     if (cfg->pid_file && *cfg->pid_file) {
         FILE *f = fopen(cfg->pid_file, "w");
         if (f) {
