@@ -22,6 +22,8 @@ cat <<MSG
     ssh  -i state/demo_id_ed25519 -p 2222 -L 8080:127.0.0.1:80 demo@127.0.0.1
 
   (the host key is new: accept it, or add -o StrictHostKeyChecking=accept-new)
+$( [ "$(id -u)" = 0 ] && printf '%s\n' "  Started as root, demo's commands run as root: for anything but a try-out," \
+   "  set \"user\" (a service account) in a config of your own (conf/README.md).")
 
 MSG
 exec ./build/sshgated -D
