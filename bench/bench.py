@@ -40,6 +40,10 @@ def parse_args(argv):
     ap.add_argument("--smoke", "--quick", action="store_true",
                     help="tiny sizes, 1 run each, < 60 s; exit 1 if a figure cannot be measured")
     ap.add_argument("--runs", type=int, help="runs per figure (default 5; smoke 1)")
+    ap.add_argument("--fwd-runs", type=int,
+                    help="runs of the ssh -L figures (default 15, at least --runs; smoke 1): "
+                         "each takes ~2 s and moves +-10-15 %% run to run, so 5 pairs cannot "
+                         "tell 0.95 from 1.05")
     ap.add_argument("--size-mib", type=int, help="transfer size (default 1024; smoke 4)")
     ap.add_argument("--idle", default=None,
                     help="idle connection counts, comma separated (default 1000,10000)")
@@ -61,6 +65,7 @@ def parse_args(argv):
                     help="keep the work dir (server configs and logs) under --tmp")
     a = ap.parse_args(argv)
     a.runs = a.runs or (1 if a.smoke else 5)
+    a.fwd_runs = a.fwd_runs or (1 if a.smoke else max(15, a.runs))
     a.size_mib = a.size_mib or (4 if a.smoke else 1024)
     a.idle = [int(x) for x in (a.idle or ("50,100" if a.smoke else "1000,10000")).split(",") if x]
     a.idle_runs = a.idle_runs or (1 if a.smoke else 3)
@@ -114,7 +119,8 @@ def plan(a, smoke):
     tasks = []
     for c in a.ciphers:
         for name, _, _ in THROUGHPUT:
-            tasks.append((f"{name}/{SHORT.get(c, c)}", getattr(figures, name), {"cipher": c}, a.runs))
+            runs = a.fwd_runs if name.startswith("fwd_") else a.runs
+            tasks.append((f"{name}/{SHORT.get(c, c)}", getattr(figures, name), {"cipher": c}, runs))
     c0 = a.ciphers[0]
     tasks.append(("true_rtt", figures.true_rtt, {"cipher": c0}, a.runs))
     for par in ((16, 64) if not smoke else (4, 8)):
@@ -245,7 +251,8 @@ def main(argv):
     ossh, libssh, commit = tool_versions()
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "openssh": ossh, "libssh": libssh, "commit": commit,
-            "mode": "smoke" if smoke else "full", "runs": a.runs, "size_mib": a.size_mib,
+            "mode": "smoke" if smoke else "full", "runs": a.runs, "fwd_runs": a.fwd_runs,
+            "size_mib": a.size_mib,
             "idle_counts": a.idle, "ciphers": a.ciphers}
     client_key = servers.keygen(work / "id_ed25519")
     max_conns = max(a.idle) if a.idle else 100

@@ -74,13 +74,19 @@ def text_table(rows):
     return "\n".join(lines)
 
 
+def fwd_runs_text(meta):
+    """'ssh -L figures 15; ' when those figures ran more often than the rest."""
+    n = meta.get("fwd_runs")
+    return f"ssh -L figures {n}; " if n and n != meta.get("runs") else ""
+
+
 def markdown(rows, meta):
     out = [f"Run {meta['date']} on {meta['machine']['cpu']} "
            f"({meta['machine']['nproc']} cores, kernel {meta['machine']['kernel']}, "
            f"{meta['machine']['mem_gib']} GiB RAM; load average at start "
            f"{meta['machine']['loadavg']}), {meta['openssh']}, libssh {meta['libssh']}, "
            f"sshgate {meta['commit']}. Mode: {meta['mode']}, {meta['runs']} runs "
-           f"(A/B alternated, medians), transfer size {meta['size_mib']} MiB. "
+           f"({fwd_runs_text(meta)}A/B alternated, medians), transfer size {meta['size_mib']} MiB. "
            f"Server CPU: {meta.get('cpu_method', '?')}.",
            ]
     for m in meta.get("merged", []):

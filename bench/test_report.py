@@ -45,6 +45,13 @@ class Report(unittest.TestCase):
                               "openssh": "o", "libssh": "l", "commit": "c", "mode": "full",
                               "runs": 2, "size_mib": 1})
         self.assertIn("| 2/2 |", md)
+        self.assertIn("Mode: full, 2 runs (A/B alternated", md)
+
+    def test_header_names_the_forward_runs_when_they_differ(self):
+        meta = {"date": "d", "machine": {"cpu": "c", "nproc": 2, "kernel": "k", "mem_gib": 1,
+                "loadavg": "0"}, "openssh": "o", "libssh": "l", "commit": "c",
+                "mode": "full", "runs": 5, "fwd_runs": 15, "size_mib": 1}
+        self.assertIn("5 runs (ssh -L figures 15; A/B alternated", report.markdown([], meta))
 
 
 if __name__ == "__main__":
