@@ -259,15 +259,8 @@ static void job_timeout_cb(void *arg)
     struct sg_request *r = j->req;
     SG_INFO(c->id, "auth %s for %s: plugin %s did not answer within %ds: refused", j->method,
             c->user ? c->user : "?", r->plugin ? r->plugin->name : "?", sg_w->cfg->limits.timeout);
-    /* detach the request: host->complete will free it */
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        c->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->conn = NULL;
-    r->next = r->prev = NULL;
+    /* the plugin's handle goes stale: its late complete() is ignored */
+    sg_request_free(r);
     j->req = NULL;
     c->dispatch_depth++;
     step_done(j, SG_DENY, false, NULL);
@@ -389,8 +382,10 @@ static void job_run(struct sg_auth_job *j)
             auth_fail(j, "out of memory");
             return;
         }
-        ev.req = (sg_request *)req;
+        ev.req = sg_request_handle(req);
+        sg_request_in_handler(req, true);
         int r = p->desc->on_auth_request(p->state, (sg_conn *)c, &ev);
+        sg_request_in_handler(req, false);
         SG_DBG(c->id, "auth %s user %s: plugin %s says %d", j->method, ev.user, p->name, r);
         if (r == SG_AGAIN) {
             j->req = req;
@@ -398,6 +393,7 @@ static void job_run(struct sg_auth_job *j)
             if (sg_w->cfg->limits.timeout > 0 && !j->timer)
                 j->timer = sg_timer_add(sg_w->loop, (uint64_t)sg_w->cfg->limits.timeout * 1000,
                                         job_timeout_cb, j);
+            sg_request_asked(req); /* the answer may already be there */
             return;
         }
         sg_request_free(req);
@@ -625,9 +621,7 @@ void sg_auth_teardown(struct sg_conn *c)
     if (c->auth_job) {
         struct sg_auth_job *j = c->auth_job;
         c->auth_job = NULL;
-        if (j->req) { /* the plugin still holds it: complete() will free it */
-            j->req = NULL;
-        }
+        j->req = NULL; /* freed with the connection's other requests */
         job_free(j);
     }
     for (size_t i = 0; i < c->n_kbd_prompts; i++)

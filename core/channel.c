@@ -408,7 +408,7 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
     }
     req->chan = h;
     struct sg_ev_channel_open ev = {.size = sizeof(ev),
-                                    .req = (sg_request *)req,
+                                    .req = sg_request_handle(req),
                                     .channel_id = h->id,
                                     .type = "direct-tcpip",
                                     .host = host,
@@ -416,9 +416,12 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
                                     .orig_address = orig ? orig : "",
                                     .orig_port = oport,
                                     .route_config = route_config(idx)};
+    sg_request_in_handler(req, true);
     int r = p->desc->on_channel_open_request(p->state, (sg_conn *)c, (sg_chan *)h, &ev);
+    sg_request_in_handler(req, false);
     if (r == SG_AGAIN) {
         req->msg = m;
+        sg_request_asked(req);
         return;
     }
     sg_request_free(req);
@@ -598,7 +601,7 @@ static void program_request(struct sg_conn *c, struct sg_chan *h, ssh_message m,
     }
     req->chan = h;
     struct sg_ev_channel_request ev = {.size = sizeof(ev),
-                                       .req = (sg_request *)req,
+                                       .req = sg_request_handle(req),
                                        .channel_id = h->id,
                                        .type = type,
                                        .want_reply = true,
@@ -610,10 +613,13 @@ static void program_request(struct sg_conn *c, struct sg_chan *h, ssh_message m,
                                        .rows = h->rows,
                                        .route_config = route_config(idx),
                                        .route_name = route_name(idx, rn, sizeof(rn))};
+    sg_request_in_handler(req, true);
     int r = ask_owner(h, &ev);
+    sg_request_in_handler(req, false);
     if (r == SG_AGAIN) {
         req->msg = m;
         h->lane_busy = true;
+        sg_request_asked(req);
         return;
     }
     sg_request_free(req);
@@ -847,14 +853,16 @@ void sg_global_forward_request(struct sg_conn *c, ssh_message m)
     req->tunnel_port = port;
     req->tunnel_cancel = cancel;
     struct sg_ev_tunnel ev = {.size = sizeof(ev),
-                              .req = (sg_request *)req,
+                              .req = sg_request_handle(req),
                               .direction = 1,
                               .address = addr,
                               .port = port,
                               .cancel = cancel,
                               .routed = true,
                               .route_config = route_config(idx)};
+    sg_request_in_handler(req, true);
     int r = p->desc->on_tunnel_requested(p->state, (sg_conn *)c, &ev);
+    sg_request_in_handler(req, false);
     if (r == SG_AGAIN) {
         req->msg = m;
         c->lane_busy[SG_LANE_GLOBAL] = true;
@@ -863,6 +871,7 @@ void sg_global_forward_request(struct sg_conn *c, ssh_message m)
             free(f);
             fire_tunnel_closed(c, 1, addr, port);
         }
+        sg_request_asked(req);
         return;
     }
     sg_request_free(req);

@@ -288,16 +288,7 @@ static void h_tunnel_closed(sg_conn *conn, int direction, const char *address, i
 
 static void h_complete(sg_request *req, int result, const struct sg_completion *extra)
 {
-    struct sg_request *r = (struct sg_request *)req;
-    if (!r)
-        return;
-    if (r->kind == SG_REQ_AUTH) {
-        bool partial = extra && SG_HAS_FIELD(extra, partial_success) && extra->partial_success;
-        const char *avail = extra && SG_HAS_FIELD(extra, available_methods) ? extra->available_methods : NULL;
-        sg_auth_complete(r, result, partial, avail);
-    } else {
-        sg_channel_complete(r, result, extra);
-    }
+    sg_request_complete(req, result, extra);
 }
 
 /* ---- loop ------------------------------------------------------------------------------ */

@@ -74,42 +74,6 @@ bool sg_conn_has_group(void *conn, const char *group)
     return false;
 }
 
-/* ---- requests (SG_AGAIN) --------------------------------------------------- */
-struct sg_request *sg_request_new(struct sg_conn *c, enum sg_req_kind kind, ssh_message msg,
-                                  struct sg_plugin_ref *p)
-{
-    struct sg_request *r = calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
-    r->kind = kind;
-    r->conn = c;
-    r->msg = msg;
-    r->plugin = p;
-    r->next = c->reqs;
-    if (c->reqs)
-        c->reqs->prev = r;
-    c->reqs = r;
-    return r;
-}
-
-void sg_request_free(struct sg_request *r)
-{
-    if (!r)
-        return;
-    if (r->conn) {
-        if (r->prev)
-            r->prev->next = r->next;
-        else
-            r->conn->reqs = r->next;
-        if (r->next)
-            r->next->prev = r->prev;
-    }
-    if (r->msg)
-        ssh_message_free(r->msg);
-    free(r->tunnel_address);
-    free(r);
-}
-
 /* ---- lanes ------------------------------------------------------------------ */
 bool sg_lane_hold(struct sg_conn *c, enum sg_lane lane, ssh_message m)
 {
@@ -702,18 +666,9 @@ static void teardown(struct sg_conn *c)
     }
     SG_INFO(c->id, "closed %s port %d%s%s: %s", c->peer_ip, c->peer_port, c->user ? " user " : "",
             c->user ? c->user : "", reason);
-    /* pending decisions outlive us: host->complete then drops them */
-    for (struct sg_request *r = c->reqs; r;) {
-        struct sg_request *n = r->next;
-        if (r->msg)
-            ssh_message_free(r->msg);
-        r->msg = NULL;
-        r->conn = NULL;
-        r->chan = NULL;
-        r->next = r->prev = NULL;
-        r = n;
-    }
-    c->reqs = NULL;
+    /* pending decisions end here; a plugin's later complete() finds its
+     * handle stale and is ignored */
+    sg_requests_free_conn(c);
     free_held(c);
     sg_readahead_unobserve(c->fd, c); /* no-op if libssh closed it and the number moved on */
     free(c->kexwatch);

@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "plugin.h"
 #include "plugin_loader.h"
+#include "request.h"
 
 struct sg_chan;
 struct sg_request;
@@ -117,21 +118,6 @@ struct sg_conn {
     uint64_t start_ms;
 };
 
-/* A pending SG_AGAIN decision. Freed by host->complete (also after the
- * connection ended: then conn is NULL and the result is dropped). */
-enum sg_req_kind { SG_REQ_AUTH, SG_REQ_CHAN_OPEN, SG_REQ_CHAN_REQUEST, SG_REQ_TUNNEL };
-struct sg_request {
-    enum sg_req_kind kind;
-    struct sg_conn *conn;     /* NULL once the connection is gone */
-    struct sg_chan *chan;     /* for channel kinds; NULL once closed */
-    ssh_message msg;          /* the request to answer */
-    struct sg_plugin_ref *plugin;
-    struct sg_request *next, *prev;
-    int tunnel_port;
-    char *tunnel_address;
-    bool tunnel_cancel;
-};
-
 /* accept a client socket (called by the worker's listener callback). */
 void sg_session_accept(int fd, const struct sockaddr *sa, socklen_t sl);
 /* Request teardown (done in post-dispatch, never inside a libssh callback). */
@@ -143,10 +129,6 @@ void sg_sessions_after_dispatch(void *arg);
 /* Close every connection (shutdown). */
 void sg_sessions_close_all(const char *reason);
 
-/* Requests (SG_AGAIN). */
-struct sg_request *sg_request_new(struct sg_conn *c, enum sg_req_kind kind, ssh_message msg,
-                                  struct sg_plugin_ref *p);
-void sg_request_free(struct sg_request *r);
 
 /* Message lanes: hold while a decision is pending, release when done. */
 bool sg_lane_hold(struct sg_conn *c, enum sg_lane lane, ssh_message m);

@@ -106,7 +106,7 @@ enum sg_log_level {
 /* Opaque handles owned by the host. */
 typedef struct sg_conn sg_conn;       /* one SSH connection */
 typedef struct sg_chan sg_chan;       /* one SSH channel */
-typedef struct sg_request sg_request; /* a pending SG_AGAIN decision */
+typedef struct sg_request sg_request; /* a pending SG_AGAIN decision (a handle: see complete) */
 typedef struct sg_plugin_ref sg_plugin_ref; /* the host's handle for a loaded plugin */
 typedef struct sg_timer sg_timer;     /* a loop timer */
 typedef struct sg_watch sg_watch;     /* an fd watch */
@@ -515,11 +515,18 @@ struct sg_host {
     /* ---- asynchronous decisions ------------------------------------- */
     /* Finish an SG_AGAIN: result SG_OK, SG_DENY or SG_E_*; for auth events
      * also SG_DECLINED (the host then asks the next plugin of the chain).
-     * An auth decision still pending after config limits.timeout seconds is
-     * taken as SG_DENY; the late complete() is then accepted and ignored. For auth events
-     * the outputs (partial_success, available_methods) are passed here;
-     * for tunnels `port` is the bound port; for channel opens deny_reason.
-     * `extra` may be NULL. Safe if the connection already ended (ignored). */
+     * For auth events the outputs (partial_success, available_methods) are
+     * passed here; for tunnels `port` is the bound port; for channel opens
+     * deny_reason. `extra` may be NULL.
+     * `req` is a handle (slot and generation), never an address: the host
+     * frees the request when it stops waiting for it, and from then on the
+     * handle resolves to nothing and complete() is ignored (debug log). So
+     * it is safe, and ignored, when: the connection ended; an auth decision
+     * passed config limits.timeout (taken as SG_DENY); the request was
+     * already completed (a second call). Called from inside the handler
+     * that is about to return SG_AGAIN, the answer is held and applied when
+     * the handler returns (if the handler returns anything else, that
+     * result counts and the held answer is dropped). */
     void (*complete)(sg_request *req, int result, const struct sg_completion *extra);
 
     /* ---- loop ------------------------------------------------------- */

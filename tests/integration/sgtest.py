@@ -83,6 +83,17 @@ def deep_merge(dst, src):
     return dst
 
 
+def outcome_ok(test):
+    """False once the running test has an error or failure (Python 3.11
+    reports them to the result at once; _Outcome.success stays True)."""
+    outcome = getattr(test, "_outcome", None)
+    result = getattr(outcome, "result", None)
+    if result is None:
+        return True
+    bad = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
+    return not any(t is test for t, _ in bad) and getattr(outcome, "success", True)
+
+
 class Gateway:
     def __init__(self, test, plugins=(), routes=(), users=None, config=None, workers=1,
                  auth_file=True):
@@ -183,14 +194,14 @@ class Gateway:
 
     def _cleanup(self):
         self.stop()
-        res = getattr(self.test, "_outcome", None)
-        ok = True
-        if res is not None:
-            errs = getattr(res, "errors", None) or []
-            ok = all(e[1] is None for e in errs) and getattr(res, "success", True)
+        ok = outcome_ok(self.test)
         if ok and os.environ.get("SGTEST_KEEP") != "1":
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
+            if not ok:  # the gateway's side of the failure, in the test output
+                tail = self.log().splitlines()[-40:]
+                print("sgtest: last %d lines of %s/sshgated.log:" % (len(tail), self.tmp))
+                print("\n".join(tail))
             print("sgtest: kept %s" % self.tmp)
 
     def log(self):

@@ -198,6 +198,34 @@ class Core(unittest.TestCase):
         self.assertIn("plugin echo did not answer within 2s", gw.log())
         self.assertEqual(gw.ssh("alice", "exit 2").returncode, 2)
 
+    def test_auth_plugin_breaking_the_complete_contract(self):
+        # complete() after the timeout, twice in a row, and from inside the
+        # handler: answers that are no longer awaited are dropped (before
+        # request handles, the last two freed a request twice / used it
+        # after freeing it), the chain goes on, the worker lives on
+        users = dict(USERS, late={"password": "pw-late"}, twice={"password": "pw-twice"},
+                     early={"password": "pw-early"})
+        gw = gateway(self, users=users, config={"auth": {"chain": ["echo", "auth-file"]},
+                                                "limits": {"timeout": 2},
+                                                "log": {"level": 3, "format": "text"}}).start()
+        self.assertEqual(gw.ssh("early", "exit 3", password="pw-early").returncode, 3)
+        self.assertEqual(gw.ssh("twice", "exit 4", password="pw-twice").returncode, 4)
+        stale = "complete() for a request that is no longer pending"
+        after_twice = gw.log().count(stale)
+        self.assertGreaterEqual(after_twice, 1)
+        r = gw.ssh("late", "exit 0", password="pw-late", timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("plugin echo did not answer within 2s", gw.log())
+        deadline = time.time() + 10
+        while gw.log().count(stale) == after_twice and time.time() < deadline:
+            time.sleep(0.1)
+        log = gw.log()
+        self.assertGreater(log.count(stale), after_twice)  # late's answer, after the timeout
+        # a channel request answered from inside its handler
+        self.assertEqual(gw.ssh("alice", "early-exit 5").returncode, 5)
+        self.assertNotRegex(log, r"worker \d+ \(pid \d+\) (died|exited)")
+        self.assertEqual(gw.ssh("alice", "exit 2").returncode, 2)
+
     def test_kbdint_per_connection_prompts_and_sigstatus(self):
         gw = gateway(self, config={"auth": {"chain": ["echo", "auth-file"],
                                             "fire_after_signature": True}}).start()

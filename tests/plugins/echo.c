@@ -3,6 +3,8 @@
  * Routed shell/exec/subsystem channels echo every byte back on stdout and
  * answer EOF with exit-status 0, EOF and close. Exec commands with meaning:
  *   "exit N"   exit-status N at once
+ *   "early-exit N" the same, but the request is answered with complete()
+ *              from inside the handler, which then returns SG_AGAIN
  *   "stderr X" writes X to stderr, exit 0
  *   "info"     prints user, auth method, groups and client version, exit 0
  *   "crash"    aborts the worker (tests worker replacement)
@@ -11,7 +13,12 @@
  *   "records N" record framing: each N-byte record sent back prefixed with "<len>"
  * A route config {"deny": true} makes the plugin refuse the request.
  * In the auth chain, the user "hang" gets SG_AGAIN and never an answer (to
- * test limits.timeout); "kbd2" gets two per-connection keyboard-interactive
+ * test limits.timeout); "late" gets SG_AGAIN and an SG_OK 3 s later (after
+ * a 2 s timeout: must be ignored); "twice" gets SG_AGAIN and then two
+ * SG_DECLINED completions in a row; "early" gets SG_DECLINED completed from
+ * inside the handler, which then returns SG_AGAIN (plugins that break the
+ * complete() contract: the host must stay intact and the chain go on to the
+ * next plugin); "kbd2" gets two per-connection keyboard-interactive
  * prompts (answers "one" and "two"); "sigstatus" events are logged; every
  * other request is declined.
  */
@@ -48,6 +55,17 @@ static int echo_init(const struct sg_host *h, const sg_plugin_ref *self, const c
 
 static void echo_fini(void *state) {}
 
+static void complete_ok(void *req)
+{
+    host->complete(req, SG_OK, NULL);
+}
+
+static void complete_declined_twice(void *req)
+{
+    host->complete(req, SG_DECLINED, NULL);
+    host->complete(req, SG_DECLINED, NULL);
+}
+
 static int echo_auth(void *state, sg_conn *conn, struct sg_ev_auth *ev)
 {
     if (strcmp(ev->method, "sigstatus") == 0) {
@@ -67,6 +85,14 @@ static int echo_auth(void *state, sg_conn *conn, struct sg_ev_auth *ev)
             return SG_OK;
         }
         return SG_DENY;
+    }
+    if (strcmp(ev->user, "late") == 0 && host->timer_add(3000, complete_ok, ev->req))
+        return SG_AGAIN;
+    if (strcmp(ev->user, "twice") == 0 && host->timer_add(10, complete_declined_twice, ev->req))
+        return SG_AGAIN;
+    if (strcmp(ev->user, "early") == 0) {
+        host->complete(ev->req, SG_DECLINED, NULL);
+        return SG_AGAIN;
     }
     return strcmp(ev->user, "hang") == 0 ? SG_AGAIN : SG_DECLINED;
 }
@@ -127,6 +153,10 @@ static int echo_request(void *state, sg_chan *ch, const struct sg_ev_channel_req
         return SG_E_NOMEM;
     e->ch = ch;
     host->chan_set_ctx(ch, e);
+    if (ev->command && strncmp(ev->command, "early-exit ", 11) == 0) {
+        host->complete(ev->req, SG_OK, NULL); /* breaks the contract on purpose */
+        return SG_AGAIN;
+    }
     return SG_OK;
 }
 
@@ -141,6 +171,8 @@ static void echo_requested(void *state, sg_chan *ch, const struct sg_ev_channel_
     char buf[2048];
     if (strncmp(cmd, "exit ", 5) == 0) {
         finish(e, atoi(cmd + 5));
+    } else if (strncmp(cmd, "early-exit ", 11) == 0) {
+        finish(e, atoi(cmd + 11));
     } else if (strncmp(cmd, "stderr ", 7) == 0) {
         host->chan_send(ch, SG_STDERR, cmd + 7, strlen(cmd + 7)); /* small: fits the window */
         finish(e, 0);

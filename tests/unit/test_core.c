@@ -1,5 +1,6 @@
 /* Unit tests of core pieces that need no network: router, plugin loader,
- * auth method sets (MFA), log masking, loop timers and work pool. */
+ * auth method sets (MFA), log masking, loop timers and work pool, request
+ * handles. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +20,9 @@
 #include "log.h"
 #include "loop.h"
 #include "plugin_loader.h"
+#include "request.h"
 #include "router.h"
+#include "session.h"
 
 static struct sg_config *load(const char *text)
 {
@@ -216,6 +219,42 @@ static void test_loop_timers_and_work(void **st)
     sg_loop_free(L);
 }
 
+/* ---- request handles --------------------------------------------------------- */
+static void test_request_handles(void **st)
+{
+    struct sg_conn *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    struct sg_request *a = sg_request_new(c, SG_REQ_AUTH, NULL, NULL);
+    struct sg_request *b = sg_request_new(c, SG_REQ_TUNNEL, NULL, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    sg_request *ha = sg_request_handle(a), *hb = sg_request_handle(b);
+    assert_non_null(ha);
+    assert_ptr_not_equal(ha, hb);
+    assert_ptr_equal(sg_request_resolve(ha), a);
+    assert_ptr_equal(sg_request_resolve(hb), b);
+    /* freed: its handle resolves to nothing, also after the slot is reused */
+    sg_request_free(a);
+    assert_null(sg_request_resolve(ha));
+    struct sg_request *a2 = sg_request_new(c, SG_REQ_AUTH, NULL, NULL);
+    assert_non_null(a2);
+    assert_ptr_not_equal(sg_request_handle(a2), ha);
+    assert_null(sg_request_resolve(ha));
+    assert_ptr_equal(sg_request_resolve(sg_request_handle(a2)), a2);
+    /* stray values: NULL, an address, a slot never used */
+    assert_null(sg_request_resolve(NULL));
+    assert_null(sg_request_resolve((sg_request *)c));
+    assert_null(sg_request_resolve((sg_request *)(uintptr_t)0x7fffff));
+    /* a stale handle given to complete() is ignored (no crash, nothing freed) */
+    sg_request_complete(ha, SG_OK, NULL);
+    assert_ptr_equal(c->reqs, a2);
+    /* the connection's end frees the rest */
+    sg_requests_free_conn(c);
+    assert_null(c->reqs);
+    assert_null(sg_request_resolve(hb));
+    free(c);
+}
+
 int main(void)
 {
     sg_log_setup(0, false, true, "test");
@@ -226,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_auth_required_sets),
         cmocka_unit_test(test_log_mask),
         cmocka_unit_test(test_loop_timers_and_work),
+        cmocka_unit_test(test_request_handles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
