@@ -350,13 +350,24 @@ struct timer_wrap {
     sg_ltimer *t;
     sg_timer_cb cb;
     void *arg;
+    struct timer_wrap *next, **prev; /* live plugin timers (freed at worker exit) */
 };
+
+static struct timer_wrap *g_timers;
+
+static void wrap_unlink(struct timer_wrap *tw)
+{
+    *tw->prev = tw->next;
+    if (tw->next)
+        tw->next->prev = tw->prev;
+}
 
 static void timer_fire(void *arg)
 {
     struct timer_wrap *tw = arg;
     sg_timer_cb cb = tw->cb;
     void *a = tw->arg;
+    wrap_unlink(tw);
     free(tw);
     cb(a);
 }
@@ -373,6 +384,11 @@ static sg_timer *h_timer_add(uint64_t ms, sg_timer_cb cb, void *arg)
         free(tw);
         return NULL;
     }
+    tw->next = g_timers;
+    tw->prev = &g_timers;
+    if (g_timers)
+        g_timers->prev = &tw->next;
+    g_timers = tw;
     return (sg_timer *)tw;
 }
 
@@ -382,7 +398,18 @@ static void h_timer_cancel(sg_timer *t)
     if (!tw)
         return;
     sg_timer_cancel(sg_w->loop, tw->t);
+    wrap_unlink(tw);
     free(tw);
+}
+
+void sg_host_timers_drop(void)
+{
+    while (g_timers) {
+        struct timer_wrap *tw = g_timers;
+        sg_timer_cancel(sg_w->loop, tw->t);
+        wrap_unlink(tw);
+        free(tw);
+    }
 }
 
 static int h_queue_work(sg_work_fn work, sg_done_fn done, void *arg)

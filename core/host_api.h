@@ -8,5 +8,8 @@
 #include "session.h"
 
 const struct sg_host *sg_host_api(void);
+/* Worker exit, after the plugins were unloaded: cancel and free the plugin
+ * timers still pending (their callbacks never run). */
+void sg_host_timers_drop(void);
 
 #endif

@@ -337,6 +337,8 @@ out:
         sg_timer_cancel(w.loop, g_accept_timer);
     g_accept_timer = NULL;
     sg_plugins_unload(&w.plugins);
+    if (w.loop)
+        sg_host_timers_drop();
     if (g_sig_io)
         sg_io_del(g_sig_io);
     if (g_ctl_io)
