@@ -380,6 +380,22 @@ static const char *route_name(long idx, char *buf, size_t n)
     return buf;
 }
 
+/* libssh 0.10.6 refuses every channel open as "administratively
+ * prohibited": no call takes another reason. When the plugin gave one
+ * (connect failed, resource shortage), it goes first in an SSH_MSG_DEBUG,
+ * which `ssh -v` shows as "Remote: channel open refused: ...". */
+static void refuse_open(struct sg_conn *c, ssh_message m, int reason)
+{
+    static const char *const why[] = {NULL, NULL, "connect failed", "unknown channel type",
+                                      "resource shortage"};
+    if (reason >= 2 && reason <= 4) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "channel open refused: %s", why[reason]);
+        ssh_send_debug(c->ssh, msg, 0);
+    }
+    ssh_message_reply_default(m);
+}
+
 static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
 {
     const char *host = ssh_message_channel_request_open_destination(m);
@@ -433,6 +449,9 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
     SG_INFO(c->id, "direct-tcpip to %s:%d refused by plugin %s", host, port, p->name);
     fire_closed(h);
     chan_free(h);
+    refuse_open(c, m, ev.deny_reason);
+    ssh_message_free(m);
+    return;
 refuse:
     ssh_message_reply_default(m);
     ssh_message_free(m);
@@ -940,7 +959,7 @@ void sg_channel_complete(struct sg_request *r, int result, const struct sg_compl
         if (h && result == SG_OK && accept_open(h, m)) {
             fire_opened(h);
         } else {
-            ssh_message_reply_default(m);
+            refuse_open(c, m, extra && SG_HAS_FIELD(extra, deny_reason) ? extra->deny_reason : 0);
             if (h) {
                 fire_closed(h);
                 chan_free(h);

@@ -246,7 +246,9 @@ struct sg_ev_channel_open {
     int orig_port;
     const char *route_config;/* JSON text of the matched route's "config" ("{}" if none) */
     /* output: reason on SG_DENY: 1 prohibited, 2 connect failed,
-     * 3 unknown channel type, 4 resource shortage (SSH_OPEN_* codes) */
+     * 3 unknown channel type, 4 resource shortage (SSH_OPEN_* codes).
+     * libssh 0.10.6 always sends 1; for 2-4 the host first sends the
+     * reason as an SSH_MSG_DEBUG ("channel open refused: connect failed"). */
     int deny_reason;
 };
 

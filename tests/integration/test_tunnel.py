@@ -236,7 +236,7 @@ class TunnelTest(unittest.TestCase):
         p.errf.seek(0)
         return p.errf.read().decode(errors="replace")
 
-    def stdio_forward(self, user, target, data=b"", timeout=20):
+    def stdio_forward(self, user, target, data=b"", timeout=20, loglevel="INFO"):
         """ssh -W target: returns CompletedProcess (open failures -> exit 255).
 
         A connection accepted while the previous one is torn down can stall
@@ -244,7 +244,7 @@ class TunnelTest(unittest.TestCase):
         write error, its number is reused by the next accept, then the old
         session's epoll removal hits the new one). The -W calls here come in
         quick succession, so a stalled attempt is retried once, with a note."""
-        argv = self.gw.ssh_cmd(user, opts=["-o", "LogLevel=INFO", "-W", target])
+        argv = self.gw.ssh_cmd(user, opts=["-o", "LogLevel=" + loglevel, "-W", target])
         try:
             return subprocess.run(argv, input=data, capture_output=True, timeout=8)
         except subprocess.TimeoutExpired:
@@ -325,12 +325,19 @@ class TunnelTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, b"hello\n")
         closed = sgtest.free_port()
-        r = self.stdio_forward("alice", "127.0.0.1:%d" % closed)
+        r = self.stdio_forward("alice", "127.0.0.1:%d" % closed, loglevel="DEBUG1")
         self.assertEqual(r.returncode, 255)
-        # the plugin answers "connect failed" (reason 2); the core may send
-        # every open failure as "administratively prohibited"
+        # the plugin answers "connect failed" (reason 2); libssh 0.10.6 sends
+        # every open failure as "administratively prohibited", so the reason
+        # comes first as an SSH_MSG_DEBUG, shown by ssh -v
         self.assertIn(b"open failed", r.stderr)
+        self.assertIn(b"Remote: channel open refused: connect failed", r.stderr)
         self.assertRegex(self.gw.log(), r"127\.0\.0\.1:%d refused: connect failed" % closed)
+        # a policy refusal is what the failure itself says: no extra message
+        r = self.stdio_forward("alice", "169.254.169.254:80", loglevel="DEBUG1")
+        self.assertEqual(r.returncode, 255)
+        self.assertIn(b"administratively prohibited", r.stderr)
+        self.assertNotIn(b"Remote: channel open refused", r.stderr)
 
     def test_ipv6_destination_and_mapped_form(self):
         try:
