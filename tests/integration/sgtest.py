@@ -91,7 +91,9 @@ def outcome_ok(test):
     if result is None:
         return True
     bad = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
-    return not any(t is test for t, _ in bad) and getattr(outcome, "success", True)
+    # a failed subTest is recorded under a _SubTest whose test_case is the test
+    return (not any(getattr(t, "test_case", t) is test for t, _ in bad)
+            and getattr(outcome, "success", True))
 
 
 class Gateway:
