@@ -19,6 +19,13 @@
  * fds go straight to the system call, unchanged. Before the key exchange the
  * same hook lets the core watch the client's plaintext packets (kexwatch.c).
  *
+ * Bytes held here do not make epoll report the socket readable. Any libssh
+ * call may refill the buffer (libssh reads the socket when it flushes a write
+ * and when a channel is polled), so after every round of work on a
+ * connection the caller checks sg_readahead_pending() and comes back for
+ * what is left (session.c, update_interest) — not only after its own
+ * readiness callback.
+ *
  * Attach only after the key exchange has begun to be processed by libssh and
  * nobody else peeks at the socket (the NUL-in-version check uses MSG_PEEK on a
  * duplicate before that). Attach/detach and the buffers belong to the worker

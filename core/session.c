@@ -378,9 +378,6 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
         }
     }
     drain_messages(c);
-    if (!c->closing && c->readahead && !c->readahead_timer &&
-        sg_readahead_pending(ssh_get_fd(c->ssh)) > 0)
-        c->readahead_timer = sg_timer_add(sg_w->loop, 0, readahead_cb, c);
     if (!c->closing && (ssh_get_status(c->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
         const char *e = ssh_get_error(c->ssh);
         sg_conn_close(c, 0, e && *e ? e : "connection closed by peer");
@@ -716,6 +713,11 @@ static void update_interest(struct sg_conn *c)
 {
     if (!c->io || !c->ssh)
         return;
+    /* Bytes read ahead into user space do not wake epoll. libssh reads the
+     * socket in more places than conn_io_cb (a plugin's write flushes, a
+     * resumed channel polls): whatever was left, come back for it. */
+    if (c->readahead && !c->readahead_timer && sg_readahead_pending(ssh_get_fd(c->ssh)) > 0)
+        c->readahead_timer = sg_timer_add(sg_w->loop, 0, readahead_cb, c);
     uint32_t want = EPOLLIN;
     if (ssh_get_poll_flags(c->ssh) & SSH_WRITE_PENDING)
         want |= EPOLLOUT;

@@ -3,9 +3,11 @@ routes, reload, worker crash, framing, status, limits, config errors."""
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -38,6 +40,38 @@ class Core(unittest.TestCase):
         self.assertEqual(gw.ssh("alice", "exit 7").returncode, 7)
         r = gw.ssh("alice", "stderr oops")
         self.assertEqual((r.stdout, r.stderr), (b"", b"oops"))
+
+    def test_bytes_read_ahead_on_resume_are_not_left_behind(self):
+        """When a plugin resumes its input, the host reads the socket outside
+        its readiness callback; what it reads ahead there must be handled
+        without waiting for the socket to become readable again (the client,
+        waiting for its echo, sends nothing more)."""
+        gw = gateway(self).start()
+        p = subprocess.Popen(gw.ssh_cmd("alice") + ["busy 1500"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        os.set_blocking(p.stdout.fileno(), False)
+
+        def read_until(n, what):
+            got, deadline = b"", time.monotonic() + 10
+            while len(got) < n and time.monotonic() < deadline:
+                select.select([p.stdout], [], [], 0.2)
+                got += p.stdout.read() or b""
+            self.assertGreaterEqual(len(got), n, "%s: %d of %d bytes" % (what, len(got), n))
+            return got
+
+        self.assertEqual(read_until(5, "busy line"), b"busy\n")
+        # 100 ms after "busy" the plugin blocks the worker for 1.5 s with its
+        # input paused: these bytes wait in the kernel until the resume
+        # reads them
+        time.sleep(0.4)
+        data = os.urandom(96 * 1024)
+        writer = threading.Thread(target=p.stdin.write, args=(data,), daemon=True)
+        writer.start()  # may block on the channel window
+        self.assertEqual(read_until(len(data), "echo"), data)
+        writer.join(10)
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=10), 0)
 
     def test_routes_group_and_deny_by_default(self):
         gw = gateway(self).start()

@@ -9,6 +9,10 @@
  *   "info"     prints user, auth method, groups and client version, exit 0
  *   "crash"    aborts the worker (tests worker replacement)
  *   "sleep MS" answers after MS milliseconds (timer), exit 0
+ *   "busy MS"  100 ms later (timer) sends "busy\n" and pauses its input;
+ *              100 ms after that blocks the worker for MS milliseconds (a
+ *              plugin doing slow synchronous work), then resumes its input
+ *              without sending anything; input is echoed before and after
  *   "lines"    EOL framing: each line is sent back prefixed with "[n]"
  *   "records N" record framing: each N-byte record sent back prefixed with "<len>"
  * A route config {"deny": true} makes the plugin refuse the request.
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct sg_host *host;
 static const sg_plugin_ref *me;
@@ -40,6 +45,7 @@ struct echo_chan {
     bool records;
     unsigned line_no;
     sg_timer *timer;
+    unsigned busy_ms;
 };
 
 static int echo_init(const struct sg_host *h, const sg_plugin_ref *self, const char *cfg,
@@ -140,6 +146,24 @@ static void sleep_done(void *arg)
     finish(e, 0);
 }
 
+static void busy_block(void *arg)
+{
+    struct echo_chan *e = arg;
+    e->timer = NULL;
+    struct timespec ts = {.tv_sec = e->busy_ms / 1000, .tv_nsec = (long)(e->busy_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    host->chan_pause_input(e->ch, false); /* the host reads what came meanwhile */
+}
+
+static void busy_start(void *arg)
+{
+    struct echo_chan *e = arg;
+    queue_out(e, "busy\n", 5);
+    host->chan_pause_input(e->ch, true);
+    e->timer = host->timer_add(100, busy_block, e); /* the loop sees the output flushed first */
+}
+
 static int echo_request(void *state, sg_chan *ch, const struct sg_ev_channel_request *ev)
 {
     if (ev->replayed)
@@ -190,6 +214,9 @@ static void echo_requested(void *state, sg_chan *ch, const struct sg_ev_channel_
         abort();
     } else if (strncmp(cmd, "sleep ", 6) == 0) {
         e->timer = host->timer_add((uint64_t)atoi(cmd + 6), sleep_done, e);
+    } else if (strncmp(cmd, "busy ", 5) == 0) {
+        e->busy_ms = (unsigned)atoi(cmd + 5);
+        e->timer = host->timer_add(100, busy_start, e);
     } else if (strcmp(cmd, "lines") == 0) {
         e->lines = true;
         host->chan_set_eol(ch, "\n", 1, 64);
@@ -216,7 +243,7 @@ static void echo_data(void *state, sg_chan *ch, const struct sg_ev_data *ev)
 static void echo_eof(void *state, sg_chan *ch, const struct sg_ev_channel_eof *ev)
 {
     struct echo_chan *e = host->chan_get_ctx(ch);
-    if (!e || e->timer)
+    if (!e || (e->timer && !e->busy_ms))
         return;
     e->eof_seen = true;
     flush_pending(e);
