@@ -383,9 +383,7 @@ static void job_run(struct sg_auth_job *j)
             return;
         }
         ev.req = sg_request_handle(req);
-        sg_request_in_handler(req, true);
         int r = p->desc->on_auth_request(p->state, (sg_conn *)c, &ev);
-        sg_request_in_handler(req, false);
         SG_DBG(c->id, "auth %s user %s: plugin %s says %d", j->method, ev.user, p->name, r);
         if (r == SG_AGAIN) {
             j->req = req;

@@ -403,6 +403,7 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
     const char *orig = ssh_message_channel_request_open_originator(m);
     int oport = ssh_message_channel_request_open_originator_port(m);
     host = host ? host : "";
+    int reason = 0; /* a plugin's deny_reason */
     if (!tunnel_policy_allows(c, 0, host, port))
         goto refuse;
     long idx;
@@ -432,9 +433,7 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
                                     .orig_address = orig ? orig : "",
                                     .orig_port = oport,
                                     .route_config = route_config(idx)};
-    sg_request_in_handler(req, true);
     int r = p->desc->on_channel_open_request(p->state, (sg_conn *)c, (sg_chan *)h, &ev);
-    sg_request_in_handler(req, false);
     if (r == SG_AGAIN) {
         req->msg = m;
         sg_request_asked(req);
@@ -449,11 +448,9 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
     SG_INFO(c->id, "direct-tcpip to %s:%d refused by plugin %s", host, port, p->name);
     fire_closed(h);
     chan_free(h);
-    refuse_open(c, m, ev.deny_reason);
-    ssh_message_free(m);
-    return;
+    reason = ev.deny_reason;
 refuse:
-    ssh_message_reply_default(m);
+    refuse_open(c, m, reason);
     ssh_message_free(m);
 }
 
@@ -632,9 +629,7 @@ static void program_request(struct sg_conn *c, struct sg_chan *h, ssh_message m,
                                        .rows = h->rows,
                                        .route_config = route_config(idx),
                                        .route_name = route_name(idx, rn, sizeof(rn))};
-    sg_request_in_handler(req, true);
     int r = ask_owner(h, &ev);
-    sg_request_in_handler(req, false);
     if (r == SG_AGAIN) {
         req->msg = m;
         h->lane_busy = true;
@@ -879,9 +874,7 @@ void sg_global_forward_request(struct sg_conn *c, ssh_message m)
                               .cancel = cancel,
                               .routed = true,
                               .route_config = route_config(idx)};
-    sg_request_in_handler(req, true);
     int r = p->desc->on_tunnel_requested(p->state, (sg_conn *)c, &ev);
-    sg_request_in_handler(req, false);
     if (r == SG_AGAIN) {
         req->msg = m;
         c->lane_busy[SG_LANE_GLOBAL] = true;

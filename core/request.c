@@ -125,11 +125,6 @@ void sg_requests_free_conn(struct sg_conn *c)
         sg_request_free(c->reqs);
 }
 
-void sg_request_in_handler(struct sg_request *r, bool running)
-{
-    r->in_handler = running;
-}
-
 static void finish(struct sg_request *r, int result, const struct sg_completion *extra)
 {
     if (r->kind == SG_REQ_AUTH) {
@@ -173,7 +168,7 @@ void sg_request_complete(const sg_request *handle, int result, const struct sg_c
                 "answer is ignored", r->plugin ? r->plugin->name : "?");
         return;
     }
-    if (r->in_handler) {
+    if (!r->pending) { /* from inside the handler: applied when it returned SG_AGAIN */
         hold_early(r, result, extra);
         return;
     }
@@ -182,6 +177,7 @@ void sg_request_complete(const sg_request *handle, int result, const struct sg_c
 
 bool sg_request_asked(struct sg_request *r)
 {
+    r->pending = true;
     if (!r->early)
         return false;
     struct sg_completion extra = r->early_extra;

@@ -33,9 +33,10 @@ struct sg_request {
     int tunnel_port;
     char *tunnel_address;
     bool tunnel_cancel;
-    /* complete() called from inside the plugin's own handler: held here and
-     * applied once the handler has returned SG_AGAIN (sg_request_asked). */
-    bool in_handler, early;
+    /* pending: the handler returned SG_AGAIN and the caller made r wait
+     * (sg_request_asked). A complete() before that came from inside the
+     * handler: held here (early) and applied by sg_request_asked. */
+    bool pending, early;
     int early_result;
     struct sg_completion early_extra; /* available_methods owned (strdup) */
 };
@@ -53,11 +54,9 @@ sg_request *sg_request_handle(const struct sg_request *r);
 /* The live request behind a handle, or NULL (never issued, or freed). */
 struct sg_request *sg_request_resolve(const sg_request *handle);
 
-/* Mark the plugin's handler for r as running (true) or returned (false). */
-void sg_request_in_handler(struct sg_request *r, bool running);
-/* After a handler returned SG_AGAIN and the caller made r pending (message
- * kept, lane busy, timer armed): applies a complete() the handler already
- * made. Returns true when it did; r is then freed and the caller must not
+/* After a handler returned SG_AGAIN and the caller made r wait (message
+ * kept, lane busy, timer armed): r is pending from now on, and a complete()
+ * the handler already made is applied. Returns true when it did; r is then freed and the caller must not
  * touch it (nor anything the completion may have freed). */
 bool sg_request_asked(struct sg_request *r);
 /* host->complete: resolve, then finish the decision (or hold it, see above). */
