@@ -39,6 +39,7 @@ struct sg_auth_job {
     size_t next_plugin;
     struct sg_request *req;
     sg_ltimer *timer;    /* limits.timeout while a plugin has not answered */
+    struct sg_restrict staged; /* host->conn_restrict during this attempt */
 };
 
 static const struct {
@@ -140,6 +141,7 @@ static void job_free(struct sg_auth_job *j)
         free(j->param);
     }
     free(j->key_text);
+    sg_restrict_clear(&j->staged);
     free(j);
 }
 
@@ -198,6 +200,7 @@ static void auth_accept(struct sg_auth_job *j, bool partial, const char *avail)
     struct sg_conn *c = j->c;
     const struct sg_config *cfg = sg_w->cfg;
     c->methods_done |= (unsigned)j->method_bit;
+    sg_restrict_merge(&c->restr, &j->staged); /* the credential's restrictions hold now */
     if (!partial && sg_auth_required_met(cfg, (int)c->methods_done)) {
         ssh_message_auth_reply_success(j->msg, 0);
         c->authenticated = true;
@@ -612,6 +615,11 @@ void sg_auth_message(struct sg_conn *c, ssh_message m)
         return;
     }
     job_run(j);
+}
+
+int sg_auth_restrict(struct sg_conn *c, const struct sg_restrictions *r, char *why, size_t whylen)
+{
+    return sg_restrict_add(c->auth_job ? &c->auth_job->staged : &c->restr, r, why, whylen);
 }
 
 void sg_auth_teardown(struct sg_conn *c)

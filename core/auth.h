@@ -18,6 +18,10 @@ void sg_auth_message(struct sg_conn *c, ssh_message m);
 /* host->complete for an auth request. */
 void sg_auth_complete(struct sg_request *r, int result, bool partial, const char *avail);
 /* Connection teardown. */
+/* host->conn_restrict: held with the auth attempt in flight (applied if it
+ * succeeds), else applied to the connection at once. SG_OK or SG_E_*. */
+int sg_auth_restrict(struct sg_conn *c, const struct sg_restrictions *r, char *why, size_t whylen);
+
 void sg_auth_teardown(struct sg_conn *c);
 
 #endif

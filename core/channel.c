@@ -404,6 +404,12 @@ static void open_direct_tcpip(struct sg_conn *c, ssh_message m)
     int oport = ssh_message_channel_request_open_originator_port(m);
     host = host ? host : "";
     int reason = 0; /* a plugin's deny_reason */
+    if (!sg_restrict_open_allowed(&c->restr, host, port)) {
+        SG_INFO(c->id, "direct-tcpip to %s:%d refused: not permitted by the credential (%s)", host,
+                port,
+                c->restr.flags & SG_RESTRICT_PORT_FORWARDING ? "no port forwarding" : "permitopen");
+        goto refuse;
+    }
     if (!tunnel_policy_allows(c, 0, host, port))
         goto refuse;
     long idx;
@@ -646,6 +652,12 @@ static void handle_channel_request(struct sg_conn *c, struct sg_chan *h, ssh_mes
     int sub = ssh_message_subtype(m);
     switch (sub) {
     case SSH_CHANNEL_REQUEST_PTY: {
+        if (c->restr.flags & SG_RESTRICT_PTY) {
+            SG_INFO(c->id, "channel %u: pty-req refused: not permitted by the credential (no-pty)",
+                    h->id);
+            ssh_message_reply_default(m);
+            break;
+        }
         const char *term = ssh_message_channel_request_pty_term(m);
         free(h->term);
         h->term = strdup(term ? term : "");
@@ -849,6 +861,13 @@ void sg_global_forward_request(struct sg_conn *c, ssh_message m)
         }
         p = f->owner;
     } else {
+        if (!sg_restrict_listen_allowed(&c->restr, addr, port)) {
+            SG_INFO(c->id, "tcpip-forward %s:%d refused: not permitted by the credential (%s)",
+                    addr, port,
+                    c->restr.flags & SG_RESTRICT_PORT_FORWARDING ? "no port forwarding"
+                                                                  : "permitlisten");
+            goto refuse;
+        }
         if (!tunnel_policy_allows(c, 1, addr, port))
             goto refuse;
         p = route_plugin(c, SG_ROUTE_TCPIP_FORWARD, NULL, NULL, &idx);

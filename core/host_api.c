@@ -186,6 +186,18 @@ static void h_disconnect(sg_conn *conn, const char *reason)
 
 static int h_exchange_keys(sg_conn *conn) { return SG_E_UNSUPPORTED; }
 
+static int h_conn_restrict(sg_conn *conn, const struct sg_restrictions *r)
+{
+    struct sg_conn *c = CONN(conn);
+    char why[160] = "";
+    if (!c)
+        return SG_E_INVAL;
+    int rc = sg_auth_restrict(c, r, why, sizeof(why));
+    if (rc == SG_E_INVAL)
+        SG_INFO(c->id, "conn_restrict refused: %s", why);
+    return rc;
+}
+
 static sg_conn *h_chan_conn(sg_chan *ch) { return ch ? (sg_conn *)CHAN(ch)->conn : NULL; }
 
 static int h_chan_info(sg_chan *ch, struct sg_chan_info *out)
@@ -469,6 +481,7 @@ static const struct sg_host host_table = {
     .param_get = sg_param_get,
     .param_get_bytes = sg_param_get_bytes,
     .param_set = sg_param_set,
+    .conn_restrict = h_conn_restrict,
 };
 
 const struct sg_host *sg_host_api(void) { return &host_table; }

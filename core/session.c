@@ -701,6 +701,7 @@ static void teardown(struct sg_conn *c)
     for (size_t i = 0; i < c->n_attrs * 2; i++)
         free(c->attrs[i]);
     free(c->attrs);
+    sg_restrict_clear(&c->restr);
     free(c->plugin_ctx);
     free(c->user);
     free(c->auth_method);

@@ -16,6 +16,7 @@
 #include "plugin.h"
 #include "plugin_loader.h"
 #include "request.h"
+#include "restrict.h"
 
 struct sg_chan;
 struct sg_request;
@@ -93,6 +94,7 @@ struct sg_conn {
     size_t n_groups;
     char **attrs;             /* name,value pairs, NULL-terminated */
     size_t n_attrs;
+    struct sg_restrict restr;     /* from the credentials (host->conn_restrict) */
     void **plugin_ctx;        /* one slot per loaded plugin */
 
     /* channels */

@@ -63,7 +63,7 @@ extern "C" {
 #endif
 
 #define SG_PLUGIN_ABI_MAJOR 1
-#define SG_PLUGIN_ABI_MINOR 0
+#define SG_PLUGIN_ABI_MINOR 1
 
 /* Name of the one symbol a plugin exports. */
 #define SG_PLUGIN_ENTRY_SYMBOL "sg_plugin_entry"
@@ -419,6 +419,32 @@ struct sg_kbdint_prompt {
     bool echo;
 };
 
+/* Restrictions that come with a credential (OpenSSH authorized_keys options
+ * such as restrict, no-pty, permitopen=, permitlisten=; certificate options),
+ * for host->conn_restrict. The host enforces them on top of the routes for
+ * the rest of the connection; a refused request is logged with the reason.
+ * (Agent and X11 forwarding need no flag: sshgate never offers them.) */
+#define SG_RESTRICT_PTY             (1u << 0) /* pty-req refused (the session runs without) */
+#define SG_RESTRICT_PORT_FORWARDING (1u << 1) /* direct-tcpip (-L, -D) and tcpip-forward (-R) refused */
+
+struct sg_restrictions {
+    size_t size;      /* sizeof(struct sg_restrictions) */
+    unsigned flags;   /* SG_RESTRICT_* */
+    /* NULL: no list. Otherwise a NULL-terminated list of "host:port"
+     * (IPv6 as "[addr]:port"): a direct-tcpip channel may only go to a
+     * listed destination. The host is compared literally with what the
+     * client sent (no name lookup, no patterns), "*" = any host; port "*" =
+     * any port. An empty list (first element NULL) allows no destination. */
+    const char *const *permit_open;
+    /* NULL: no list. Otherwise a NULL-terminated list of "[host:]port": a
+     * tcpip-forward may only listen on a listed address and port. The host
+     * is a pattern (* and ?, case-insensitive) matched against the address
+     * the client sent (OpenSSH's ssh sends "localhost" when -R names none);
+     * no host = any address; port "*" = any port (port 0 is only matched by
+     * "*"). */
+    const char *const *permit_listen;
+};
+
 /* Output streams for chan_send. */
 enum sg_stream { SG_STDOUT = 0, SG_STDERR = 1 };
 
@@ -562,6 +588,20 @@ struct sg_host {
     /* Append field of type ("s","sb","m","i","l","b","f") with textual value
      * to buf (used bytes *len, capacity cap). Returns new length or SG_E_*. */
     long (*param_set)(uint8_t *buf, size_t *len, size_t cap, const char *type, const char *value);
+
+    /* ---- since ABI 1.1 (check SG_HAS_FIELD(host, conn_restrict)) ---- */
+    /* Restrict the connection (struct sg_restrictions above; borrowed for
+     * the call). Meant for an auth plugin that accepts a credential carrying
+     * restrictions: call it from on_auth_request (or before host->complete)
+     * for an attempt you answer SG_OK. During an auth attempt the
+     * restrictions are held and applied only if the attempt succeeds (also
+     * as partial success); a refused attempt, or a publickey probe, drops
+     * them. Outside auth they apply at once. Restrictions only add up: flags
+     * accumulate and every permit list given is one more condition. Returns
+     * SG_OK, SG_E_INVAL (a malformed entry: nothing is applied; logged) or
+     * SG_E_NOMEM. A plugin that cannot call it (older host) must refuse a
+     * credential whose restrictions it cannot have enforced. */
+    int (*conn_restrict)(sg_conn *conn, const struct sg_restrictions *r);
 };
 
 /* Extra results for host->complete. */

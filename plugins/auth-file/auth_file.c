@@ -72,6 +72,7 @@ struct af_job {
     /* results (written by the work function) */
     bool ok;
     bool file_found;
+    struct ak_restrict restr; /* of the matching line */
     struct kf_log log;
     struct af_job *next; /* in af_conn.jobs */
 };
@@ -106,6 +107,7 @@ static void job_free(struct af_job *j)
         free(j->password);
     }
     ak_key_clear(&j->offered);
+    ak_restrict_clear(&j->restr);
     free(j->peer);
     free(j->paths[0]);
     free(j->paths[1]);
@@ -176,6 +178,36 @@ static void af_apply_user(struct af_state *st, sg_conn *conn, const char *user)
                           u->attrs[i].name);
 }
 
+/* Hand the key's authorized_keys restrictions to the host, which enforces
+ * them if this attempt succeeds. At the probe only check that it can: a host
+ * without conn_restrict (ABI < 1.1) cannot enforce them, so such a key is
+ * refused (fail closed). Returns false if the key must be refused. */
+static bool af_restrict(struct af_state *st, sg_conn *conn, const struct ak_restrict *r,
+                        bool is_probe)
+{
+    if (!ak_restrict_any(r))
+        return true;
+    if (!SG_HAS_FIELD(st->host, conn_restrict)) {
+        st->host->log(st->self, conn, SG_LOG_INFO,
+                      "key has restrictions this sshgated cannot enforce: refused");
+        return false;
+    }
+    if (is_probe)
+        return true;
+    struct sg_restrictions sr = {.size = sizeof sr,
+                                 .permit_open = (const char *const *)r->open,
+                                 .permit_listen = (const char *const *)r->listen};
+    if (r->flags & AK_RESTRICT_PTY)
+        sr.flags |= SG_RESTRICT_PTY;
+    if (r->flags & AK_RESTRICT_PORT_FORWARDING)
+        sr.flags |= SG_RESTRICT_PORT_FORWARDING;
+    if (st->host->conn_restrict(conn, &sr) != SG_OK) {
+        st->host->log(st->self, conn, SG_LOG_INFO, "key restrictions not accepted by the host: refused");
+        return false;
+    }
+    return true;
+}
+
 /* ---- work pool ------------------------------------------------------------ */
 
 static void job_work_cb(void *arg)
@@ -190,7 +222,7 @@ static void job_work_cb(void *arg)
         for (int i = 0; i < 2 && !j->ok; i++) {
             if (!j->paths[i])
                 continue;
-            int r = kf_scan(j->paths[i], &j->offered, j->peer, j->now, &j->log);
+            int r = kf_scan(j->paths[i], &j->offered, j->peer, j->now, &j->log, &j->restr);
             if (r != KF_MISSING)
                 j->file_found = true;
             if (r == KF_MATCH)
@@ -235,6 +267,9 @@ static void job_done_cb(void *arg)
                 : (!u || u->disabled || !u->password || strcmp(u->password, j->hash) != 0))
             result = SG_DENY;
     }
+    if (result == SG_OK && j->kind == JOB_PUBKEY && j->conn &&
+        !af_restrict(st, j->conn, &j->restr, j->is_probe))
+        result = SG_DENY;
 
     if (j->conn) {
         const char *what = j->kind == JOB_PUBKEY   ? (j->is_probe ? "publickey probe" : "publickey")
@@ -351,19 +386,21 @@ static int m_password(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev)
     return check_password(st, conn, ev, JOB_PASSWORD);
 }
 
-static bool key_in_user(const struct udb_user *u, const struct ak_key *k, const char *peer,
-                        time_t now, struct af_state *st, sg_conn *conn)
+/* The users_file entry of `k` usable for this peer now, or NULL. */
+static const struct ak_key *key_in_user(const struct udb_user *u, const struct ak_key *k,
+                                        const char *peer, time_t now, struct af_state *st,
+                                        sg_conn *conn)
 {
     for (size_t i = 0; u && i < u->n_keys; i++) {
         if (!ak_key_same(&u->keys[i], k))
             continue;
         char why[300];
         if (ak_key_options_allow(&u->keys[i], peer, now, why, sizeof why))
-            return true;
+            return &u->keys[i];
         st->host->log(st->self, conn, SG_LOG_INFO, "users_file key %zu of %s refused: %s", i,
                       u->name, why);
     }
-    return false;
+    return NULL;
 }
 
 static int m_publickey(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev)
@@ -391,7 +428,12 @@ static int m_publickey(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev
         peer = info.peer_address;
     time_t now = time(NULL);
 
-    if (key_in_user(u, &offered, peer, now, st, conn)) {
+    const struct ak_key *entry = key_in_user(u, &offered, peer, now, st, conn);
+    if (entry) {
+        if (!af_restrict(st, conn, &entry->restr, ev->is_probe)) {
+            rc = SG_DENY;
+            goto out;
+        }
         st->host->log(st->self, conn, SG_LOG_VERBOSE, "publickey%s for %s: accepted (users_file)",
                       ev->is_probe ? " probe" : "", ev->user);
         if (!ev->is_probe)

@@ -48,7 +48,34 @@ void ak_key_clear(struct ak_key *k)
     free(k->blob);
     free(k->comment);
     free(k->from);
+    ak_restrict_clear(&k->restr);
     memset(k, 0, sizeof *k);
+}
+
+bool ak_restrict_any(const struct ak_restrict *r)
+{
+    return r->flags || r->open || r->listen;
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void ak_restrict_clear(struct ak_restrict *r)
+{
+    strv_free(r->open, r->n_open);
+    strv_free(r->listen, r->n_listen);
+    memset(r, 0, sizeof *r);
+}
+
+void ak_restrict_move(struct ak_restrict *dst, struct ak_restrict *src)
+{
+    ak_restrict_clear(dst);
+    *dst = *src;
+    memset(src, 0, sizeof *src);
 }
 
 bool ak_key_same(const struct ak_key *a, const struct ak_key *b)
@@ -155,10 +182,25 @@ int ak_parse_expiry(const char *s, time_t *out)
 
 /* ---- options ----------------------------------------------------------- */
 
-/* Flags accepted and ignored (sshgate's routes and plugins decide what a
- * session may do; these only restrict OpenSSH features). */
+/* Flags that restrict (set) or re-allow (clear) what the host enforces;
+ * applied left to right like OpenSSH does. */
+static const struct {
+    const char *name;
+    unsigned set, clear;
+} ak_restrict_flags[] = {
+    {"restrict", AK_RESTRICT_PTY | AK_RESTRICT_PORT_FORWARDING, 0},
+    {"no-pty", AK_RESTRICT_PTY, 0},
+    {"no-port-forwarding", AK_RESTRICT_PORT_FORWARDING, 0},
+    {"pty", 0, AK_RESTRICT_PTY},
+    {"port-forwarding", 0, AK_RESTRICT_PORT_FORWARDING},
+};
+
+/* Flags accepted and ignored: sshgate never offers agent or X11 forwarding
+ * nor runs user rc files (other no-* flags are ignored likewise). */
 static const char *const ak_ignored_flags[] = {
-    "restrict", "agent-forwarding", "port-forwarding", "pty", "user-rc", "X11-forwarding",
+    "agent-forwarding",
+    "user-rc",
+    "X11-forwarding",
 };
 
 enum opt_kind { OPT_FLAG, OPT_VALUE };
@@ -206,6 +248,70 @@ static int opt_environment(struct opt_ctx *c, const char *value)
     return AK_OK;
 }
 
+static bool valid_port(const char *p)
+{
+    size_t n = strlen(p);
+    if (strcmp(p, "*") == 0)
+        return true;
+    if (n == 0 || n > 5 || strspn(p, "0123456789") != n)
+        return false;
+    long v = atol(p);
+    return v >= 1 && v <= 65535;
+}
+
+/* "host:port" or "[v6addr]:port"; for permitlisten also a bare "port". */
+static bool valid_permit(const char *v, bool listen)
+{
+    const char *port;
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (!close || close == v + 1 || close[1] != ':')
+            return false;
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(v, ':');
+        if (!colon)
+            return listen && valid_port(v);
+        if (colon == v || memchr(v, ':', (size_t)(colon - v)))
+            return false; /* empty host, or an IPv6 address without brackets */
+        port = colon + 1;
+    }
+    return !strchr(v, ',') && valid_port(port);
+}
+
+static int add_permit(struct opt_ctx *c, const char *value, bool listen)
+{
+    char ***v = listen ? &c->key->restr.listen : &c->key->restr.open;
+    size_t *n = listen ? &c->key->restr.n_listen : &c->key->restr.n_open;
+    const char *name = listen ? "permitlisten" : "permitopen";
+    if (!valid_permit(value, listen)) {
+        set_err(c->err, c->errlen, "bad %s \"%.60s\"", name, value);
+        return AK_ERR_OPTION;
+    }
+    if (*n >= AK_MAX_PERMITS) {
+        set_err(c->err, c->errlen, "too many %s options", name);
+        return AK_ERR_OPTION;
+    }
+    char **nv = realloc(*v, (*n + 2) * sizeof *nv);
+    if (!nv)
+        return AK_ERR_NOMEM;
+    *v = nv;
+    if (!(nv[*n] = strdup(value)))
+        return AK_ERR_NOMEM;
+    nv[++*n] = NULL;
+    return AK_OK;
+}
+
+static int opt_permitopen(struct opt_ctx *c, const char *value)
+{
+    return add_permit(c, value, false);
+}
+
+static int opt_permitlisten(struct opt_ctx *c, const char *value)
+{
+    return add_permit(c, value, true);
+}
+
 static const struct {
     const char *name;
     enum opt_kind kind;
@@ -214,22 +320,30 @@ static const struct {
     {"from", OPT_VALUE, opt_from},
     {"expiry-time", OPT_VALUE, opt_expiry},
     {"environment", OPT_VALUE, opt_environment},
+    {"permitopen", OPT_VALUE, opt_permitopen},
+    {"permitlisten", OPT_VALUE, opt_permitlisten},
 };
 
 static int handle_option(struct opt_ctx *c, const char *name, size_t nlen, const char *value,
                          bool has_value)
 {
     if (!has_value) {
-        if (nlen > 3 && strncasecmp(name, "no-", 3) == 0)
-            return AK_OK;
-        for (size_t i = 0; i < sizeof ak_ignored_flags / sizeof ak_ignored_flags[0]; i++) {
-            if (strlen(ak_ignored_flags[i]) == nlen &&
-                strncasecmp(ak_ignored_flags[i], name, nlen) == 0) {
-                if (nlen == 8 && strncasecmp(name, "restrict", 8) == 0)
+        for (size_t i = 0; i < sizeof ak_restrict_flags / sizeof ak_restrict_flags[0]; i++) {
+            if (strlen(ak_restrict_flags[i].name) == nlen &&
+                strncasecmp(ak_restrict_flags[i].name, name, nlen) == 0) {
+                c->key->restr.flags |= ak_restrict_flags[i].set;
+                c->key->restr.flags &= ~ak_restrict_flags[i].clear;
+                if (i == 0)
                     c->key->restricted = true;
                 return AK_OK;
             }
         }
+        if (nlen > 3 && strncasecmp(name, "no-", 3) == 0)
+            return AK_OK;
+        for (size_t i = 0; i < sizeof ak_ignored_flags / sizeof ak_ignored_flags[0]; i++)
+            if (strlen(ak_ignored_flags[i]) == nlen &&
+                strncasecmp(ak_ignored_flags[i], name, nlen) == 0)
+                return AK_OK;
     } else {
         for (size_t i = 0; i < sizeof ak_value_options / sizeof ak_value_options[0]; i++)
             if (strlen(ak_value_options[i].name) == nlen &&

@@ -11,12 +11,17 @@
  * with \" for a quote):
  *   from="pattern-list"        honoured (see addr_match.h)
  *   expiry-time="YYYYMMDD[HHMM[SS]][Z]"  honoured (local time, or UTC with Z)
- *   restrict, no-*, agent-forwarding, port-forwarding, pty, user-rc,
- *   X11-forwarding, environment="..."   accepted and ignored
- *   anything else (command=, permitopen=, permitlisten=, principals=,
- *   tunnel=, cert-authority, verify-required, unknown names) makes the line
- *   AK_ERR_OPTION: the key is skipped, because sshgate cannot honour the
- *   restriction it expresses (fail closed).
+ *   restrict, no-pty, no-port-forwarding, pty, port-forwarding,
+ *   permitopen="host:port", permitlisten="[host:]port"
+ *                              parsed into `restr`, which the plugin hands
+ *                              to the host (host->conn_restrict) to enforce;
+ *                              left to right, so "restrict,pty" allows a pty
+ *   other no-*, agent-forwarding, user-rc, X11-forwarding,
+ *   environment="..."          accepted and ignored (sshgate never offers
+ *                              agent or X11 forwarding, nor user rc files)
+ *   anything else (command=, principals=, tunnel=, cert-authority,
+ *   verify-required, unknown names) makes the line AK_ERR_OPTION: the key is
+ *   skipped, because sshgate cannot honour what it expresses (fail closed).
  */
 #ifndef SG_AUTH_FILE_AUTHORIZED_KEYS_H
 #define SG_AUTH_FILE_AUTHORIZED_KEYS_H
@@ -41,6 +46,19 @@ enum ak_status {
     AK_ERR_NOMEM = -5,
 };
 
+#define AK_RESTRICT_PTY 0x1             /* no pty-req */
+#define AK_RESTRICT_PORT_FORWARDING 0x2 /* no -L/-D/-R */
+#define AK_MAX_PERMITS 64               /* permitopen= / permitlisten= per line */
+
+/* The restrictions an authorized_keys line carries. */
+struct ak_restrict {
+    unsigned flags;    /* AK_RESTRICT_* */
+    char **open;       /* permitopen values ("host:port"), NULL-terminated, or NULL */
+    size_t n_open;
+    char **listen;     /* permitlisten values ("[host:]port"), NULL-terminated, or NULL */
+    size_t n_listen;
+};
+
 struct ak_key {
     char type[AK_MAX_TYPE + 1]; /* "ssh-ed25519" */
     uint8_t *blob;              /* decoded key blob (malloc'd) */
@@ -50,7 +68,14 @@ struct ak_key {
     bool has_expiry;
     time_t expiry;   /* the key is refused at or after this time */
     bool restricted; /* "restrict" seen (informational) */
+    struct ak_restrict restr;
 };
+
+/* Does r restrict anything? */
+bool ak_restrict_any(const struct ak_restrict *r);
+/* Move *src into *dst (dst is cleared first; src is left empty). */
+void ak_restrict_move(struct ak_restrict *dst, struct ak_restrict *src);
+void ak_restrict_clear(struct ak_restrict *r);
 
 /* Parse one line (without its line terminator; a trailing '\r' is ignored).
  * On AK_OK *out owns memory: release with ak_key_clear. On every other result

@@ -150,7 +150,7 @@ out:
 }
 
 int kf_scan(const char *path, const struct ak_key *offered, const char *peer, time_t now,
-            struct kf_log *log)
+            struct kf_log *log, struct ak_restrict *restr)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -178,6 +178,8 @@ int kf_scan(const char *path, const struct ak_key *offered, const char *peer, ti
         }
         if (ak_key_same(&k, offered)) {
             if (ak_key_options_allow(&k, peer, now, why, sizeof why)) {
+                if (restr)
+                    ak_restrict_move(restr, &k.restr);
                 ak_key_clear(&k);
                 rc = KF_MATCH;
                 break;

@@ -39,9 +39,11 @@ char *kf_expand(const char *pattern, const char *user);
 /* Is the pattern well-formed (only %u and %%)? */
 bool kf_pattern_valid(const char *pattern);
 
-/* Scan `path` for `offered`. peer: the numeric peer address (from=). */
+/* Scan `path` for `offered`. peer: the numeric peer address (from=). On
+ * KF_MATCH the matching line's restrictions are moved into *restr (if not
+ * NULL; the caller clears it). */
 int kf_scan(const char *path, const struct ak_key *offered, const char *peer, time_t now,
-            struct kf_log *log);
+            struct kf_log *log, struct ak_restrict *restr);
 
 void kf_log_add(struct kf_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

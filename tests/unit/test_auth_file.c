@@ -122,7 +122,59 @@ static void test_ak_options(void **s)
     ak_key_clear(&k);
 
     assert_int_equal(parse("restrict " ED1, &k), AK_OK);
+    assert_int_equal(k.restr.flags, AK_RESTRICT_PTY | AK_RESTRICT_PORT_FORWARDING);
+    assert_false(ak_restrict_any(&(struct ak_restrict){0}));
+    assert_true(ak_restrict_any(&k.restr));
     ak_key_clear(&k);
+
+    /* restrictions apply left to right; agent/X11/user-rc flags change nothing */
+    assert_int_equal(parse("restrict,pty,X11-forwarding " ED1, &k), AK_OK);
+    assert_int_equal(k.restr.flags, AK_RESTRICT_PORT_FORWARDING);
+    ak_key_clear(&k);
+    assert_int_equal(parse("pty,restrict " ED1, &k), AK_OK);
+    assert_int_equal(k.restr.flags, AK_RESTRICT_PTY | AK_RESTRICT_PORT_FORWARDING);
+    ak_key_clear(&k);
+    assert_int_equal(parse("NO-PTY,no-agent-forwarding,no-user-rc " ED1, &k), AK_OK);
+    assert_int_equal(k.restr.flags, AK_RESTRICT_PTY);
+    assert_false(k.restricted);
+    ak_key_clear(&k);
+    assert_int_equal(parse("no-port-forwarding,port-forwarding,agent-forwarding " ED1, &k), AK_OK);
+    assert_false(ak_restrict_any(&k.restr));
+    ak_key_clear(&k);
+
+    /* permitopen / permitlisten: collected in order, NULL-terminated */
+    assert_int_equal(parse("permitopen=\"h:1\",permitopen=\"[::1]:*\",permitlisten=\"8080\","
+                           "permitlisten=\"localhost:*\",permitopen=\"*:22\" " ED1,
+                           &k),
+                     AK_OK);
+    assert_int_equal(k.restr.n_open, 3);
+    assert_string_equal(k.restr.open[0], "h:1");
+    assert_string_equal(k.restr.open[1], "[::1]:*");
+    assert_string_equal(k.restr.open[2], "*:22");
+    assert_null(k.restr.open[3]);
+    assert_int_equal(k.restr.n_listen, 2);
+    assert_string_equal(k.restr.listen[0], "8080");
+    assert_string_equal(k.restr.listen[1], "localhost:*");
+    assert_null(k.restr.listen[2]);
+    struct ak_restrict moved = {0};
+    ak_restrict_move(&moved, &k.restr);
+    assert_false(ak_restrict_any(&k.restr));
+    assert_int_equal(moved.n_open, 3);
+    ak_restrict_clear(&moved);
+    ak_key_clear(&k);
+    /* malformed permits skip the key */
+    static const char *const bad_permits[] = {
+        "permitopen=\"h\"",        "permitopen=\"h:0\"",     "permitopen=\"h:65536\"",
+        "permitopen=\":22\"",      "permitopen=\"::1:22\"",  "permitopen=\"[::1]22\"",
+        "permitopen=\"h:1,g:2\"",  "permitopen=\"8080\"",    "permitlisten=\"x\"",
+        "permitlisten=\"h:-1\"",   "permitopen=\"[]:1\"",    "permitopen=\"h:22a\"",
+    };
+    for (size_t i = 0; i < sizeof bad_permits / sizeof bad_permits[0]; i++) {
+        char line[200];
+        snprintf(line, sizeof line, "%s %s", bad_permits[i], ED1);
+        assert_int_equal(ak_parse_line(line, strlen(line), &k, err, sizeof err), AK_ERR_OPTION);
+        assert_non_null(strstr(err, "permit"));
+    }
 
     assert_int_equal(parse("from=\"10.0.0.0/8,!10.9.0.0/16\" " ED1, &k), AK_OK);
     assert_string_equal(k.from, "10.0.0.0/8,!10.9.0.0/16");
@@ -144,7 +196,6 @@ static void test_ak_options(void **s)
         ak_parse_line("command=\"ls\" " ED1, strlen("command=\"ls\" " ED1), &k, err, sizeof err),
         AK_ERR_OPTION);
     assert_non_null(strstr(err, "command"));
-    assert_int_equal(parse("permitopen=\"h:1\" " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("cert-authority " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("frobnicate,no-pty " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("no-pty=\"x\" " ED1, &k), AK_ERR_OPTION);
@@ -496,24 +547,24 @@ static void test_keyfile(void **s)
                "\n"
                "restrict,from=\"127.0.0.0/8\" " ED1 " local\r\n",
                0600);
-    assert_int_equal(kf_scan(tpath("ak"), &offered, "127.0.0.1", time(NULL), &log), KF_MATCH);
+    assert_int_equal(kf_scan(tpath("ak"), &offered, "127.0.0.1", time(NULL), &log, NULL), KF_MATCH);
     assert_int_equal(log.n, 3); /* garbage, unsupported option, from= refused */
     assert_non_null(strstr(log.line[0], ":2:"));
     memset(&log, 0, sizeof log);
-    assert_int_equal(kf_scan(tpath("ak"), &offered, "192.168.1.1", time(NULL), &log), KF_NOMATCH);
+    assert_int_equal(kf_scan(tpath("ak"), &offered, "192.168.1.1", time(NULL), &log, NULL), KF_NOMATCH);
     memset(&log, 0, sizeof log);
-    assert_int_equal(kf_scan(tpath("ak"), &other, "127.0.0.1", time(NULL), &log), KF_NOMATCH);
-    assert_int_equal(kf_scan(tpath("missing"), &offered, "127.0.0.1", time(NULL), &log),
+    assert_int_equal(kf_scan(tpath("ak"), &other, "127.0.0.1", time(NULL), &log, NULL), KF_NOMATCH);
+    assert_int_equal(kf_scan(tpath("missing"), &offered, "127.0.0.1", time(NULL), &log, NULL),
                      KF_MISSING);
     /* group-writable: refused */
     write_file("ak2", ED1 "\n", 0620);
     chmod(tpath("ak2"), 0620);
     memset(&log, 0, sizeof log);
-    assert_int_equal(kf_scan(tpath("ak2"), &offered, "127.0.0.1", time(NULL), &log), KF_ERROR);
-    assert_int_equal(kf_scan(tmpdir, &offered, "127.0.0.1", time(NULL), &log), KF_ERROR);
+    assert_int_equal(kf_scan(tpath("ak2"), &offered, "127.0.0.1", time(NULL), &log, NULL), KF_ERROR);
+    assert_int_equal(kf_scan(tmpdir, &offered, "127.0.0.1", time(NULL), &log, NULL), KF_ERROR);
     /* no trailing newline */
     write_file("ak3", "ssh-rsa " RSA_B64 "\n" ED1, 0600);
-    assert_int_equal(kf_scan(tpath("ak3"), &offered, "127.0.0.1", time(NULL), &log), KF_MATCH);
+    assert_int_equal(kf_scan(tpath("ak3"), &offered, "127.0.0.1", time(NULL), &log, NULL), KF_MATCH);
     ak_key_clear(&offered);
     ak_key_clear(&other);
 }

@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "plugin_loader.h"
 #include "request.h"
+#include "restrict.h"
 #include "router.h"
 #include "session.h"
 
@@ -255,6 +256,86 @@ static void test_request_handles(void **st)
     free(c);
 }
 
+/* Credential restrictions (host->conn_restrict): parsing, accumulation, checks. */
+static void test_restrictions(void **state)
+{
+    (void)state;
+    struct sg_restrict r = {0};
+    char why[160];
+    /* nothing set: everything allowed */
+    assert_true(sg_restrict_open_allowed(&r, "example.org", 22));
+    assert_true(sg_restrict_listen_allowed(&r, "localhost", 0));
+
+    const char *open1[] = {"db.internal:5432", "[::1]:*", "*:443", NULL};
+    struct sg_restrictions in = {.size = sizeof in, .permit_open = open1};
+    assert_int_equal(sg_restrict_add(&r, &in, why, sizeof why), SG_OK);
+    assert_true(sg_restrict_open_allowed(&r, "db.internal", 5432));
+    assert_false(sg_restrict_open_allowed(&r, "db.internal", 5433));
+    assert_false(sg_restrict_open_allowed(&r, "DB.internal", 5432)); /* literal */
+    assert_false(sg_restrict_open_allowed(&r, "10.0.0.5", 5432));    /* no lookup */
+    assert_true(sg_restrict_open_allowed(&r, "::1", 9));
+    assert_true(sg_restrict_open_allowed(&r, "anything", 443));
+    assert_false(sg_restrict_open_allowed(&r, "0177.0.0.1", 22));
+    assert_true(sg_restrict_listen_allowed(&r, "0.0.0.0", 80)); /* no listen list */
+
+    /* a second list is one more condition */
+    const char *open2[] = {"*:443", NULL};
+    in.permit_open = open2;
+    assert_int_equal(sg_restrict_add(&r, &in, why, sizeof why), SG_OK);
+    assert_false(sg_restrict_open_allowed(&r, "db.internal", 5432));
+    assert_true(sg_restrict_open_allowed(&r, "anything", 443));
+
+    /* listen: host patterns (case-insensitive), no host = any, port 0 only by "*" */
+    const char *listen1[] = {"localhost:8080", "127.0.0.?:*", "9000", NULL};
+    struct sg_restrictions li = {.size = sizeof li, .permit_listen = listen1};
+    assert_int_equal(sg_restrict_add(&r, &li, why, sizeof why), SG_OK);
+    assert_true(sg_restrict_listen_allowed(&r, "LocalHost", 8080));
+    assert_false(sg_restrict_listen_allowed(&r, "localhost", 8081));
+    assert_false(sg_restrict_listen_allowed(&r, "localhost", 0));
+    assert_true(sg_restrict_listen_allowed(&r, "127.0.0.1", 0));
+    assert_true(sg_restrict_listen_allowed(&r, "0.0.0.0", 9000));
+    assert_false(sg_restrict_listen_allowed(&r, "0.0.0.0", 9001));
+
+    /* an empty list allows nothing */
+    const char *none[] = {NULL};
+    struct sg_restrict e = {0};
+    struct sg_restrictions en = {.size = sizeof en, .permit_open = none};
+    assert_int_equal(sg_restrict_add(&e, &en, why, sizeof why), SG_OK);
+    assert_false(sg_restrict_open_allowed(&e, "anything", 443));
+
+    /* the flag refuses all forwarding; merge moves everything */
+    struct sg_restrictions fl = {.size = sizeof fl, .flags = SG_RESTRICT_PORT_FORWARDING};
+    assert_int_equal(sg_restrict_add(&e, &fl, why, sizeof why), SG_OK);
+    sg_restrict_merge(&r, &e);
+    assert_null(e.open);
+    assert_int_equal(e.flags, 0);
+    assert_false(sg_restrict_open_allowed(&r, "anything", 443));
+    assert_false(sg_restrict_listen_allowed(&r, "localhost", 8080));
+
+    /* malformed input: refused, nothing added */
+    struct sg_restrict m = {0};
+    static const char *const bad[] = {"h",     "h:0",      "h:65536", ":22",   "::1:22",
+                                      "[::1]", "[::1]22",  "h:2x",    "[]:22", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        const char *one[] = {"ok:1", bad[i], NULL};
+        struct sg_restrictions b = {.size = sizeof b, .permit_open = one};
+        assert_int_equal(sg_restrict_add(&m, &b, why, sizeof why), SG_E_INVAL);
+        assert_non_null(strstr(why, "permit_open"));
+    }
+    const char *badl[] = {"x", NULL};
+    struct sg_restrictions bl = {.size = sizeof bl, .permit_listen = badl};
+    assert_int_equal(sg_restrict_add(&m, &bl, why, sizeof why), SG_E_INVAL);
+    struct sg_restrictions bf = {.size = sizeof bf, .flags = 0x80};
+    assert_int_equal(sg_restrict_add(&m, &bf, why, sizeof why), SG_E_INVAL);
+    struct sg_restrictions small = {.size = 8};
+    assert_int_equal(sg_restrict_add(&m, &small, why, sizeof why), SG_E_INVAL);
+    assert_null(m.open);
+    assert_null(m.listen);
+    assert_int_equal(m.flags, 0);
+    sg_restrict_clear(&r);
+    sg_restrict_clear(&m);
+}
+
 int main(void)
 {
     sg_log_setup(0, false, true, "test");
@@ -266,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_log_mask),
         cmocka_unit_test(test_loop_timers_and_work),
         cmocka_unit_test(test_request_handles),
+        cmocka_unit_test(test_restrictions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
