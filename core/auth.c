@@ -619,7 +619,9 @@ void sg_auth_message(struct sg_conn *c, ssh_message m)
 
 int sg_auth_restrict(struct sg_conn *c, const struct sg_restrictions *r, char *why, size_t whylen)
 {
-    return sg_restrict_add(c->auth_job ? &c->auth_job->staged : &c->restr, r, why, whylen);
+    if (c->auth_job)
+        return sg_restrict_add(&c->auth_job->staged, &c->restr, r, why, whylen);
+    return sg_restrict_add(&c->restr, NULL, r, why, whylen);
 }
 
 void sg_auth_teardown(struct sg_conn *c)

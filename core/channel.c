@@ -591,6 +591,21 @@ static void program_request(struct sg_conn *c, struct sg_chan *h, ssh_message m,
         ssh_message_free(m);
         return;
     }
+    const char *original = NULL; /* the client's command when a credential forced another */
+    if (c->restr.force_command) {
+        original = sub == SSH_CHANNEL_REQUEST_EXEC ? cmd : "";
+        SG_INFO(c->id, "channel %u: %s '%s' replaced by the credential's forced command '%s'",
+                h->id, type, cmd, c->restr.force_command);
+        if (strcmp(c->restr.force_command, "internal-sftp") == 0) {
+            sub = SSH_CHANNEL_REQUEST_SUBSYSTEM;
+            type = "subsystem";
+            cmd = "sftp";
+        } else {
+            sub = SSH_CHANNEL_REQUEST_EXEC;
+            type = "exec";
+            cmd = c->restr.force_command;
+        }
+    }
     enum sg_route_kind kind = sub == SSH_CHANNEL_REQUEST_EXEC    ? SG_ROUTE_EXEC
                               : sub == SSH_CHANNEL_REQUEST_SHELL ? SG_ROUTE_SHELL
                                                                  : SG_ROUTE_SUBSYSTEM;
@@ -634,7 +649,8 @@ static void program_request(struct sg_conn *c, struct sg_chan *h, ssh_message m,
                                        .cols = h->cols,
                                        .rows = h->rows,
                                        .route_config = route_config(idx),
-                                       .route_name = route_name(idx, rn, sizeof(rn))};
+                                       .route_name = route_name(idx, rn, sizeof(rn)),
+                                       .original_command = original};
     int r = ask_owner(h, &ev);
     if (r == SG_AGAIN) {
         req->msg = m;

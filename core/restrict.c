@@ -104,10 +104,18 @@ static void append(struct sg_permit_list **head, struct sg_permit_list *l)
     *head = l;
 }
 
-int sg_restrict_add(struct sg_restrict *into, const struct sg_restrictions *r, char *why,
-                    size_t whylen)
+#define SG_FORCE_COMMAND_MAX 8192
+
+static bool command_conflicts(const struct sg_restrict *r, const char *cmd)
+{
+    return r && r->force_command && strcmp(r->force_command, cmd) != 0;
+}
+
+int sg_restrict_add(struct sg_restrict *into, const struct sg_restrict *applied,
+                    const struct sg_restrictions *r, char *why, size_t whylen)
 {
     struct sg_permit_list *open = NULL, *listen = NULL;
+    char *cmd = NULL;
     if (!r ||
         r->size < offsetof(struct sg_restrictions, permit_listen) + sizeof(r->permit_listen)) {
         snprintf(why, whylen, "restrictions struct too small");
@@ -117,14 +125,35 @@ int sg_restrict_add(struct sg_restrict *into, const struct sg_restrictions *r, c
         snprintf(why, whylen, "unknown restriction flags 0x%x", r->flags);
         return SG_E_INVAL;
     }
+    const char *force = SG_HAS_FIELD(r, force_command) ? r->force_command : NULL;
+    if (force) {
+        if (!*force || strlen(force) > SG_FORCE_COMMAND_MAX) {
+            snprintf(why, whylen, "force_command: empty or longer than %d bytes",
+                     SG_FORCE_COMMAND_MAX);
+            return SG_E_INVAL;
+        }
+        if (command_conflicts(into, force) || command_conflicts(applied, force)) {
+            snprintf(why, whylen, "force_command: differs from the command already forced");
+            return SG_E_INVAL;
+        }
+        if (!(cmd = strdup(force)))
+            return SG_E_NOMEM;
+    }
     int rc;
     if (r->permit_open &&
-        (rc = parse_list(r->permit_open, false, &open, "permit_open", why, whylen)) != SG_OK)
+        (rc = parse_list(r->permit_open, false, &open, "permit_open", why, whylen)) != SG_OK) {
+        free(cmd);
         return rc;
+    }
     if (r->permit_listen &&
         (rc = parse_list(r->permit_listen, true, &listen, "permit_listen", why, whylen)) != SG_OK) {
         list_free(open);
+        free(cmd);
         return rc;
+    }
+    if (cmd) {
+        free(into->force_command);
+        into->force_command = cmd;
     }
     into->flags |= r->flags;
     if (open)
@@ -141,6 +170,10 @@ void sg_restrict_merge(struct sg_restrict *into, struct sg_restrict *from)
         append(&into->open, from->open);
     if (from->listen)
         append(&into->listen, from->listen);
+    if (from->force_command) { /* equal to into's, if into has one (checked when added) */
+        free(into->force_command);
+        into->force_command = from->force_command;
+    }
     *from = (struct sg_restrict){0};
 }
 
@@ -148,6 +181,7 @@ void sg_restrict_clear(struct sg_restrict *r)
 {
     list_free(r->open);
     list_free(r->listen);
+    free(r->force_command);
     *r = (struct sg_restrict){0};
 }
 

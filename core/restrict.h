@@ -28,12 +28,14 @@ struct sg_restrict {
     unsigned flags;                /* SG_RESTRICT_* of plugin.h */
     struct sg_permit_list *open;   /* permit_open lists (all must allow) */
     struct sg_permit_list *listen; /* permit_listen lists */
+    char *force_command;           /* command="..." or NULL */
 };
 
 /* Parse the plugin's restrictions and add them to *into. Nothing is added
- * when an entry is malformed: returns SG_E_INVAL and writes why. */
-int sg_restrict_add(struct sg_restrict *into, const struct sg_restrictions *r, char *why,
-                    size_t whylen);
+ * when an entry is malformed, or when a forced command differs from the one
+ * of *into or of *applied (may be NULL): returns SG_E_INVAL and writes why. */
+int sg_restrict_add(struct sg_restrict *into, const struct sg_restrict *applied,
+                    const struct sg_restrictions *r, char *why, size_t whylen);
 
 /* Move everything of *from into *into (from is left empty). */
 void sg_restrict_merge(struct sg_restrict *into, struct sg_restrict *from);

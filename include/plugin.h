@@ -300,6 +300,12 @@ struct sg_ev_channel_request {
     const char *signal_name; /* signal: "TERM", "INT", ... (no "SIG" prefix) */
     const char *route_config;/* shell/exec/subsystem: JSON of the route's "config" */
     const char *route_name;  /* shell/exec/subsystem: the route's "name" or "#<index>" */
+    /* since ABI 1.1: set when a credential forced the command
+     * (sg_restrictions.force_command): the exec command the client sent,
+     * "" for a shell or subsystem request. `command` (or `subsystem` for
+     * "internal-sftp") is then the forced command. NULL otherwise. The shell
+     * plugin exports it as SSH_ORIGINAL_COMMAND. */
+    const char *original_command;
 };
 
 /* SSHChannelRequested: fired after the success reply of a shell, exec or
@@ -443,6 +449,13 @@ struct sg_restrictions {
      * no host = any address; port "*" = any port (port 0 is only matched by
      * "*"). */
     const char *const *permit_listen;
+    /* NULL: none. Otherwise OpenSSH's command="...": every shell, exec or
+     * subsystem request of the connection runs this command instead. The
+     * host routes it as an exec of this command (routes match it like any
+     * exec command; "internal-sftp" routes as the "sftp" subsystem) and
+     * gives the plugin what the client asked for in ev->original_command.
+     * A second, different forced command is refused (SG_E_INVAL). */
+    const char *force_command;
 };
 
 /* Output streams for chan_send. */

@@ -196,7 +196,8 @@ static bool af_restrict(struct af_state *st, sg_conn *conn, const struct ak_rest
         return true;
     struct sg_restrictions sr = {.size = sizeof sr,
                                  .permit_open = (const char *const *)r->open,
-                                 .permit_listen = (const char *const *)r->listen};
+                                 .permit_listen = (const char *const *)r->listen,
+                                 .force_command = r->command};
     if (r->flags & AK_RESTRICT_PTY)
         sr.flags |= SG_RESTRICT_PTY;
     if (r->flags & AK_RESTRICT_PORT_FORWARDING)

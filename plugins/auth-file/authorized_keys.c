@@ -54,7 +54,7 @@ void ak_key_clear(struct ak_key *k)
 
 bool ak_restrict_any(const struct ak_restrict *r)
 {
-    return r->flags || r->open || r->listen;
+    return r->flags || r->open || r->listen || r->command;
 }
 
 static void strv_free(char **v, size_t n)
@@ -68,6 +68,7 @@ void ak_restrict_clear(struct ak_restrict *r)
 {
     strv_free(r->open, r->n_open);
     strv_free(r->listen, r->n_listen);
+    free(r->command);
     memset(r, 0, sizeof *r);
 }
 
@@ -302,6 +303,20 @@ static int add_permit(struct opt_ctx *c, const char *value, bool listen)
     return AK_OK;
 }
 
+static int opt_command(struct opt_ctx *c, const char *value)
+{
+    if (c->key->restr.command) {
+        set_err(c->err, c->errlen, "command= given twice");
+        return AK_ERR_OPTION;
+    }
+    if (value[0] == '\0') {
+        set_err(c->err, c->errlen, "command= is empty");
+        return AK_ERR_OPTION;
+    }
+    c->key->restr.command = strdup(value);
+    return c->key->restr.command ? AK_OK : AK_ERR_NOMEM;
+}
+
 static int opt_permitopen(struct opt_ctx *c, const char *value)
 {
     return add_permit(c, value, false);
@@ -322,6 +337,7 @@ static const struct {
     {"environment", OPT_VALUE, opt_environment},
     {"permitopen", OPT_VALUE, opt_permitopen},
     {"permitlisten", OPT_VALUE, opt_permitlisten},
+    {"command", OPT_VALUE, opt_command},
 };
 
 static int handle_option(struct opt_ctx *c, const char *name, size_t nlen, const char *value,

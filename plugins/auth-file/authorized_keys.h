@@ -12,14 +12,14 @@
  *   from="pattern-list"        honoured (see addr_match.h)
  *   expiry-time="YYYYMMDD[HHMM[SS]][Z]"  honoured (local time, or UTC with Z)
  *   restrict, no-pty, no-port-forwarding, pty, port-forwarding,
- *   permitopen="host:port", permitlisten="[host:]port"
+ *   permitopen="host:port", permitlisten="[host:]port", command="..."
  *                              parsed into `restr`, which the plugin hands
  *                              to the host (host->conn_restrict) to enforce;
  *                              left to right, so "restrict,pty" allows a pty
  *   other no-*, agent-forwarding, user-rc, X11-forwarding,
  *   environment="..."          accepted and ignored (sshgate never offers
  *                              agent or X11 forwarding, nor user rc files)
- *   anything else (command=, principals=, tunnel=, cert-authority,
+ *   anything else (principals=, tunnel=, cert-authority,
  *   verify-required, unknown names) makes the line AK_ERR_OPTION: the key is
  *   skipped, because sshgate cannot honour what it expresses (fail closed).
  */
@@ -57,6 +57,7 @@ struct ak_restrict {
     size_t n_open;
     char **listen;     /* permitlisten values ("[host:]port"), NULL-terminated, or NULL */
     size_t n_listen;
+    char *command;     /* command="..." (the forced command) or NULL */
 };
 
 struct ak_key {

@@ -94,6 +94,7 @@ struct sh_sess {
     /* the decided request */
     char *req_type;         /* "shell" / "exec" */
     char *command;          /* exec command (NULL for shell) */
+    char *original_command; /* the client's, when a credential forced `command` */
     char *file;             /* program to run */
     char **argv;            /* NULL-terminated, owned */
     bool app;               /* application route or force_command */

@@ -354,6 +354,7 @@ static void sh_sess_free(struct sh_sess *s)
     sp_env_free(&s->client_env);
     free(s->req_type);
     free(s->command);
+    free(s->original_command);
     free(s->file);
     if (s->argv) {
         for (size_t i = 0; s->argv[i]; i++)
@@ -586,6 +587,10 @@ static int sh_decide_argv(struct sh_sess *s, bool is_exec, const struct sg_ev_ch
             return -1;
         }
         if (!(s->command = strdup(ev->command ? ev->command : "")))
+            return -1;
+        if (SG_HAS_FIELD(ev, original_command) && ev->original_command &&
+            ev->original_command[0] &&
+            !(s->original_command = strdup(ev->original_command)))
             return -1;
     }
     if (c->force_argv) {
@@ -865,7 +870,9 @@ static int sh_build_env(struct sh_sess *s, struct sp_env *env)
                  ci.peer_port, ci.local_port);
         rc |= sp_env_set(env, "SSH_CLIENT", client);
     }
-    if (s->app && s->command)
+    if (s->original_command) /* the credential forced the command (OpenSSH's command=) */
+        rc |= sp_env_set(env, "SSH_ORIGINAL_COMMAND", s->original_command);
+    else if (s->app && s->command)
         rc |= sp_env_set(env, "SSH_ORIGINAL_COMMAND", s->command);
     return rc;
 }

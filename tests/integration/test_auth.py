@@ -225,7 +225,7 @@ class AuthTest(unittest.TestCase):
         nearpub = near.with_suffix(".pub").read_text().strip()
         (keys / "faraway").write_text('# lan only\nfrom="10.0.0.0/8" %s\n' % farpub)
         (keys / "nearby").write_text(
-            'command="rm -rf /" %s\n'                       # unsupported option: skipped
+            'tunnel="0" %s\n'                               # unsupported option: skipped
             'restrict,from="127.0.0.0/8,::1",no-pty %s local\n' % (nearpub, nearpub))
         (keys / "nearby").chmod(0o600)
         hal = sgtest.keygen(gw.tmp / "hal_key")

@@ -1,6 +1,7 @@
 """Restrictions carried by authorized_keys options, enforced through the real
 OpenSSH client: restrict (no pty, no -L/-D/-R), restrict,pty, no-pty,
-no-port-forwarding, permitopen= and permitlisten=. The routes permit what an
+no-port-forwarding, permitopen=, permitlisten= and command= (a forced
+command, SSH_ORIGINAL_COMMAND, "internal-sftp"). The routes permit what an
 unrestricted key may do (loopback forwarding, exec with a pty), so whatever
 is refused here is refused by the key's options alone. Keys come from the
 users file (checked on the loop) and from an authorized_keys_dir file
@@ -36,6 +37,8 @@ class KeyRestrictionTest(unittest.TestCase):
             {"name": "rfwd", "match": {"kind": "tcpip-forward"}, "plugin": "tunnel",
              "config": tunnel_cfg},
             {"name": "exec", "match": {"kind": "exec"}, "plugin": "shell"},
+            {"name": "sftp", "match": {"kind": "subsystem", "subsystem": "sftp"},
+             "plugin": "sftp"},
         ]
         options = {
             "plain": "",
@@ -45,12 +48,15 @@ class KeyRestrictionTest(unittest.TestCase):
             "nofwd": "no-port-forwarding",
             "permit": 'permitopen="127.0.0.1:%d",permitlisten="localhost:%d"'
                       % (cls.echo.port, cls.listen_port),
+            "forced": 'command="echo \\"forced:${SSH_ORIGINAL_COMMAND-unset}\\""',
+            "sftponly": 'restrict,command="internal-sftp"',
         }
         gw = sgtest.Gateway(None, plugins=[
             {"name": "auth-file", "config": {"users_file": "users.json",
                                              "authorized_keys_dir": "keys"}},
             {"name": "tunnel", "config": {}},
-            {"name": "shell", "config": {}}], routes=routes, workers=1)
+            {"name": "shell", "config": {}},
+            {"name": "sftp", "config": {"root": "sftp/%u"}}], routes=routes, workers=1)
         cls.gw = gw
         users = {}
         for user, opts in options.items():
@@ -196,6 +202,31 @@ class KeyRestrictionTest(unittest.TestCase):
             self.assertEqual(round_trip(s, b"through -R\n"), b"through -R\n")
         self._stop(p)
         self.assertIn("refused: not permitted by the credential (permitlisten)", self.gw.log())
+
+    def test_forced_command(self):
+        r = self.gw.ssh("forced", "rm", "-rf", "/tmp/x;", "id")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"forced:rm -rf /tmp/x; id\n")
+        # a shell request runs it too, without SSH_ORIGINAL_COMMAND
+        r = self.gw.ssh("forced", opts=["-T"])
+        self.assertEqual(r.stdout, b"forced:unset\n", r.stderr)
+        # and so does a subsystem request
+        r = self.gw.sftp("forced", "ls\n")
+        self.assertNotEqual(r.returncode, 0)
+        # command= alone restricts nothing else (as in OpenSSH)
+        self.assertForward("forced", "127.0.0.1", self.echo.port, True)
+        self.assertIn("replaced by the credential's forced command", self.gw.log())
+
+    def test_forced_internal_sftp(self):
+        root = self.gw.tmp / "sftp" / "sftponly"
+        r = self.gw.sftp("sftponly", "mkdir d\nls\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue((root / "d").is_dir())
+        # an exec request gets the SFTP server too, not a command
+        r = self.gw.ssh("sftponly", "id; echo ran")
+        self.assertNotIn(b"ran", r.stdout)
+        self.assertNotIn(b"uid=", r.stdout)
+        self.assertForward("sftponly", "127.0.0.1", self.echo.port, False)
 
     def test_restrictions_from_an_authorized_keys_file(self):
         self.assertPty("filed", True)

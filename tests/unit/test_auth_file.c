@@ -192,10 +192,17 @@ static void test_ak_options(void **s)
     ak_key_clear(&k);
 
     /* unsupported / unknown options: the key is skipped */
-    assert_int_equal(
-        ak_parse_line("command=\"ls\" " ED1, strlen("command=\"ls\" " ED1), &k, err, sizeof err),
-        AK_ERR_OPTION);
-    assert_non_null(strstr(err, "command"));
+    assert_int_equal(parse("command=\"echo \\\"hi\\\" $SSH_ORIGINAL_COMMAND\",restrict " ED1, &k),
+                     AK_OK);
+    assert_string_equal(k.restr.command, "echo \"hi\" $SSH_ORIGINAL_COMMAND");
+    assert_true(ak_restrict_any(&k.restr));
+    ak_key_clear(&k);
+    assert_int_equal(parse("command=\"a\",command=\"b\" " ED1, &k), AK_ERR_OPTION);
+    assert_int_equal(parse("command=\"\" " ED1, &k), AK_ERR_OPTION);
+    assert_int_equal(ak_parse_line("tunnel=\"0\" " ED1, strlen("tunnel=\"0\" " ED1), &k, err,
+                                   sizeof err),
+                     AK_ERR_OPTION);
+    assert_non_null(strstr(err, "tunnel"));
     assert_int_equal(parse("cert-authority " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("frobnicate,no-pty " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("no-pty=\"x\" " ED1, &k), AK_ERR_OPTION);
@@ -485,7 +492,7 @@ static void test_userdb_errors(void **s)
         {"users.json", "{\"users\": {\"a\": {\"password\": \"plain\"}}}", "$.users.a.password"},
         {"users.json", "{\"users\": {\"a\": {\"keys\": [\"ssh-ed25519 AAAA\"]}}}",
          "$.users.a.keys[0]"},
-        {"users.json", "{\"users\": {\"a\": {\"keys\": [\"command=\\\"x\\\" " ED1 "\"]}}}",
+        {"users.json", "{\"users\": {\"a\": {\"keys\": [\"cert-authority " ED1 "\"]}}}",
          "unsupported option"},
         {"users.json", "{\"users\": {\"a\": {\"groups\": [1]}}}", ".groups[0]"},
         {"users.json", "{\"users\": {\"a\": {\"attributes\": {\"k\": 1}}}}", ".attributes.k"},
@@ -542,7 +549,7 @@ static void test_keyfile(void **s)
     write_file("ak",
                "# keys\n"
                "garbage line here\n"
-               "command=\"rm -rf /\" " ED1 " forced\n"
+               "tunnel=\"0\" " ED1 " tun\n"
                "from=\"10.0.0.0/8\" " ED1 " lan-only\n"
                "\n"
                "restrict,from=\"127.0.0.0/8\" " ED1 " local\r\n",

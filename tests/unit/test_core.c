@@ -268,7 +268,7 @@ static void test_restrictions(void **state)
 
     const char *open1[] = {"db.internal:5432", "[::1]:*", "*:443", NULL};
     struct sg_restrictions in = {.size = sizeof in, .permit_open = open1};
-    assert_int_equal(sg_restrict_add(&r, &in, why, sizeof why), SG_OK);
+    assert_int_equal(sg_restrict_add(&r, NULL, &in, why, sizeof why), SG_OK);
     assert_true(sg_restrict_open_allowed(&r, "db.internal", 5432));
     assert_false(sg_restrict_open_allowed(&r, "db.internal", 5433));
     assert_false(sg_restrict_open_allowed(&r, "DB.internal", 5432)); /* literal */
@@ -281,14 +281,14 @@ static void test_restrictions(void **state)
     /* a second list is one more condition */
     const char *open2[] = {"*:443", NULL};
     in.permit_open = open2;
-    assert_int_equal(sg_restrict_add(&r, &in, why, sizeof why), SG_OK);
+    assert_int_equal(sg_restrict_add(&r, NULL, &in, why, sizeof why), SG_OK);
     assert_false(sg_restrict_open_allowed(&r, "db.internal", 5432));
     assert_true(sg_restrict_open_allowed(&r, "anything", 443));
 
     /* listen: host patterns (case-insensitive), no host = any, port 0 only by "*" */
     const char *listen1[] = {"localhost:8080", "127.0.0.?:*", "9000", NULL};
     struct sg_restrictions li = {.size = sizeof li, .permit_listen = listen1};
-    assert_int_equal(sg_restrict_add(&r, &li, why, sizeof why), SG_OK);
+    assert_int_equal(sg_restrict_add(&r, NULL, &li, why, sizeof why), SG_OK);
     assert_true(sg_restrict_listen_allowed(&r, "LocalHost", 8080));
     assert_false(sg_restrict_listen_allowed(&r, "localhost", 8081));
     assert_false(sg_restrict_listen_allowed(&r, "localhost", 0));
@@ -300,12 +300,12 @@ static void test_restrictions(void **state)
     const char *none[] = {NULL};
     struct sg_restrict e = {0};
     struct sg_restrictions en = {.size = sizeof en, .permit_open = none};
-    assert_int_equal(sg_restrict_add(&e, &en, why, sizeof why), SG_OK);
+    assert_int_equal(sg_restrict_add(&e, NULL, &en, why, sizeof why), SG_OK);
     assert_false(sg_restrict_open_allowed(&e, "anything", 443));
 
     /* the flag refuses all forwarding; merge moves everything */
     struct sg_restrictions fl = {.size = sizeof fl, .flags = SG_RESTRICT_PORT_FORWARDING};
-    assert_int_equal(sg_restrict_add(&e, &fl, why, sizeof why), SG_OK);
+    assert_int_equal(sg_restrict_add(&e, NULL, &fl, why, sizeof why), SG_OK);
     sg_restrict_merge(&r, &e);
     assert_null(e.open);
     assert_int_equal(e.flags, 0);
@@ -319,21 +319,43 @@ static void test_restrictions(void **state)
     for (size_t i = 0; bad[i]; i++) {
         const char *one[] = {"ok:1", bad[i], NULL};
         struct sg_restrictions b = {.size = sizeof b, .permit_open = one};
-        assert_int_equal(sg_restrict_add(&m, &b, why, sizeof why), SG_E_INVAL);
+        assert_int_equal(sg_restrict_add(&m, NULL, &b, why, sizeof why), SG_E_INVAL);
         assert_non_null(strstr(why, "permit_open"));
     }
     const char *badl[] = {"x", NULL};
     struct sg_restrictions bl = {.size = sizeof bl, .permit_listen = badl};
-    assert_int_equal(sg_restrict_add(&m, &bl, why, sizeof why), SG_E_INVAL);
+    assert_int_equal(sg_restrict_add(&m, NULL, &bl, why, sizeof why), SG_E_INVAL);
     struct sg_restrictions bf = {.size = sizeof bf, .flags = 0x80};
-    assert_int_equal(sg_restrict_add(&m, &bf, why, sizeof why), SG_E_INVAL);
+    assert_int_equal(sg_restrict_add(&m, NULL, &bf, why, sizeof why), SG_E_INVAL);
     struct sg_restrictions small = {.size = 8};
-    assert_int_equal(sg_restrict_add(&m, &small, why, sizeof why), SG_E_INVAL);
+    assert_int_equal(sg_restrict_add(&m, NULL, &small, why, sizeof why), SG_E_INVAL);
     assert_null(m.open);
     assert_null(m.listen);
     assert_int_equal(m.flags, 0);
     sg_restrict_clear(&r);
     sg_restrict_clear(&m);
+
+    /* forced command: one per connection; the same again is fine */
+    struct sg_restrict applied = {0}, staged = {0};
+    struct sg_restrictions fc = {.size = sizeof fc, .force_command = "backup --run"};
+    assert_int_equal(sg_restrict_add(&applied, NULL, &fc, why, sizeof why), SG_OK);
+    assert_string_equal(applied.force_command, "backup --run");
+    assert_int_equal(sg_restrict_add(&staged, &applied, &fc, why, sizeof why), SG_OK);
+    fc.force_command = "other";
+    assert_int_equal(sg_restrict_add(&staged, &applied, &fc, why, sizeof why), SG_E_INVAL);
+    assert_non_null(strstr(why, "differs"));
+    fc.force_command = "";
+    assert_int_equal(sg_restrict_add(&staged, NULL, &fc, why, sizeof why), SG_E_INVAL);
+    sg_restrict_merge(&applied, &staged);
+    assert_string_equal(applied.force_command, "backup --run");
+    assert_null(staged.force_command);
+    /* a plugin built before force_command (smaller struct) sets none */
+    struct sg_restrictions old = {.size = offsetof(struct sg_restrictions, force_command),
+                                  .flags = SG_RESTRICT_PTY, .force_command = "ignored"};
+    assert_int_equal(sg_restrict_add(&staged, NULL, &old, why, sizeof why), SG_OK);
+    assert_null(staged.force_command);
+    sg_restrict_clear(&applied);
+    sg_restrict_clear(&staged);
 }
 
 int main(void)
