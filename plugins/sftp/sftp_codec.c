@@ -154,6 +154,32 @@ int sftp_get_attrs(struct sftp_rbuf *rb, struct sftp_attrs *a)
     return 0;
 }
 
+int sftp_get_u32_list(struct sftp_rbuf *rb, struct sftp_rbuf *list, uint32_t *count)
+{
+    const uint8_t *s;
+    uint32_t n;
+
+    if (sftp_get_string(rb, &s, &n) < 0)
+        return -1;
+    if (n % 4 != 0) {
+        rb->err = true;
+        return -1;
+    }
+    sftp_rbuf_init(list, s, n);
+    *count = n / 4;
+    return 0;
+}
+
+int sftp_get_copy_req(struct sftp_rbuf *rb, struct sftp_copy_req *r)
+{
+    if (sftp_get_string(rb, &r->read_handle, &r->read_handle_len) < 0 ||
+        sftp_get_u64(rb, &r->read_offset) < 0 || sftp_get_u64(rb, &r->length) < 0 ||
+        sftp_get_string(rb, &r->write_handle, &r->write_handle_len) < 0 ||
+        sftp_get_u64(rb, &r->write_offset) < 0)
+        return -1;
+    return 0;
+}
+
 /* ---- writer ------------------------------------------------------------- */
 
 void sftp_wbuf_init(struct sftp_wbuf *w)

@@ -112,6 +112,23 @@ int sftp_get_string(struct sftp_rbuf *rb, const uint8_t **s, uint32_t *len);
 int sftp_get_name(struct sftp_rbuf *rb, char *out, size_t cap);
 /* Attributes (extended pairs are length-checked and skipped). */
 int sftp_get_attrs(struct sftp_rbuf *rb, struct sftp_attrs *a);
+/* A string holding a packed list of uint32 (users-groups-by-id@openssh.com):
+ * its length must be a multiple of 4. *list is set up to read the values
+ * (sftp_get_u32) and *count receives their number. */
+int sftp_get_u32_list(struct sftp_rbuf *rb, struct sftp_rbuf *list, uint32_t *count);
+
+/* copy-data request fields (after the extension name). The handles point
+ * into the packet. */
+struct sftp_copy_req {
+    const uint8_t *read_handle;
+    uint32_t read_handle_len;
+    uint64_t read_offset;
+    uint64_t length; /* 0: until end of file */
+    const uint8_t *write_handle;
+    uint32_t write_handle_len;
+    uint64_t write_offset;
+};
+int sftp_get_copy_req(struct sftp_rbuf *rb, struct sftp_copy_req *r);
 
 /* ---- writer ------------------------------------------------------------- */
 struct sftp_wbuf {

@@ -9,9 +9,11 @@
  * complete packet is taken out. Invariants: the framer never reports a
  * packet larger than the buffered bytes or than SFTP_MAX_PACKET, and once it
  * reports a bad length the stream is abandoned (as the plugin does). Each
- * packet body is decoded per type with the length-checked readers; replies
- * are encoded back (attrs round trip must be exact).
+ * packet body is decoded per type with the length-checked readers (the
+ * copy-data and users-groups-by-id extension requests too); replies are
+ * encoded back (attrs round trip must be exact).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,41 @@ static void get_path(struct sftp_rbuf *rb)
     static char name[SFTP_MAX_PATH + 1];
 
     if (sftp_get_name(rb, name, sizeof(name)) == 0 && strlen(name) > SFTP_MAX_PATH)
+        abort();
+}
+
+static bool ext_is(const uint8_t *s, uint32_t n, const char *name)
+{
+    return n == strlen(name) && memcmp(s, name, n) == 0;
+}
+
+/* users-groups-by-id@openssh.com: two packed uint32 lists */
+static void decode_id_lists(struct sftp_rbuf *rb)
+{
+    struct sftp_rbuf list;
+    uint32_t count, i, v;
+
+    for (int k = 0; k < 2; k++) {
+        if (sftp_get_u32_list(rb, &list, &count) < 0)
+            return;
+        if ((size_t)count * 4 != list.len || list.p < rb->p || list.p + list.len > rb->p + rb->len)
+            abort();
+        for (i = 0; i < count; i++)
+            if (sftp_get_u32(&list, &v) < 0)
+                abort();
+        if (sftp_get_u32(&list, &v) == 0)
+            abort();
+    }
+}
+
+static void decode_copy(struct sftp_rbuf *rb)
+{
+    struct sftp_copy_req r;
+
+    if (sftp_get_copy_req(rb, &r) < 0)
+        return;
+    if (r.read_handle < rb->p || r.read_handle + r.read_handle_len > rb->p + rb->len ||
+        r.write_handle < rb->p || r.write_handle + r.write_handle_len > rb->p + rb->len)
         abort();
 }
 
@@ -106,7 +143,15 @@ static void decode(const uint8_t *body, size_t len)
         get_path(&rb);
         break;
     case SSH_FXP_EXTENDED:
-        if (sftp_get_string(&rb, &s, &n) == 0) {
+        if (sftp_get_string(&rb, &s, &n) < 0)
+            break;
+        if (ext_is(s, n, "copy-data")) {
+            decode_copy(&rb);
+        } else if (ext_is(s, n, "users-groups-by-id@openssh.com")) {
+            decode_id_lists(&rb);
+        } else if (ext_is(s, n, "home-directory")) {
+            (void)sftp_get_string(&rb, &s, &n);
+        } else {
             get_path(&rb);
             get_path(&rb);
         }

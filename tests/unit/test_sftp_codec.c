@@ -79,6 +79,84 @@ static void test_reader_bounds(void **state)
     assert_int_equal(sftp_get_u8(&rb, &v8), -1);
 }
 
+static void test_u32_list(void **state)
+{
+    uint8_t buf[32];
+    struct sftp_rbuf rb, list;
+    uint32_t n = 99, v;
+
+    (void)state;
+    /* three ids, then an empty list */
+    be32(buf, 12);
+    be32(buf + 4, 0);
+    be32(buf + 8, 65534);
+    be32(buf + 12, 0xffffffffu);
+    be32(buf + 16, 0);
+    sftp_rbuf_init(&rb, buf, 20);
+    assert_int_equal(sftp_get_u32_list(&rb, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(sftp_get_u32(&list, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(sftp_get_u32(&list, &v), 0);
+    assert_int_equal(v, 65534);
+    assert_int_equal(sftp_get_u32(&list, &v), 0);
+    assert_true(v == 0xffffffffu);
+    assert_int_equal(sftp_get_u32(&list, &v), -1); /* the list ends with its string */
+    assert_int_equal(sftp_get_u32_list(&rb, &list, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(sftp_rbuf_left(&rb), 0);
+    assert_int_equal(sftp_get_u32_list(&rb, &list, &n), -1); /* nothing left */
+    assert_true(rb.err);
+
+    /* not a multiple of 4 */
+    for (uint32_t len = 1; len < 8; len++) {
+        if (len == 4)
+            continue;
+        memset(buf, 0, sizeof(buf));
+        be32(buf, len);
+        sftp_rbuf_init(&rb, buf, 4 + len);
+        assert_int_equal(sftp_get_u32_list(&rb, &list, &n), -1);
+        assert_true(rb.err);
+    }
+    /* longer than the packet */
+    be32(buf, 16);
+    sftp_rbuf_init(&rb, buf, 12);
+    assert_int_equal(sftp_get_u32_list(&rb, &list, &n), -1);
+}
+
+static void test_copy_req(void **state)
+{
+    struct sftp_wbuf w;
+    struct sftp_rbuf rb;
+    struct sftp_copy_req r;
+
+    (void)state;
+    sftp_wbuf_init(&w);
+    sftp_put_string(&w, "RHANDLE1", 8);
+    sftp_put_u64(&w, 1234);
+    sftp_put_u64(&w, 0);
+    sftp_put_string(&w, "WH", 2);
+    sftp_put_u64(&w, 0x8000000000000000ull);
+    assert_false(w.oom);
+    sftp_rbuf_init(&rb, w.p, w.len);
+    assert_int_equal(sftp_get_copy_req(&rb, &r), 0);
+    assert_int_equal(sftp_rbuf_left(&rb), 0);
+    assert_int_equal(r.read_handle_len, 8);
+    assert_memory_equal(r.read_handle, "RHANDLE1", 8);
+    assert_true(r.read_offset == 1234);
+    assert_true(r.length == 0);
+    assert_int_equal(r.write_handle_len, 2);
+    assert_memory_equal(r.write_handle, "WH", 2);
+    assert_true(r.write_offset == 0x8000000000000000ull);
+    /* every truncation fails */
+    for (size_t cut = 0; cut < w.len; cut++) {
+        sftp_rbuf_init(&rb, w.p, cut);
+        assert_int_equal(sftp_get_copy_req(&rb, &r), -1);
+        assert_true(rb.err);
+    }
+    sftp_wbuf_free(&w);
+}
+
 static void test_get_name(void **state)
 {
     uint8_t buf[64];
@@ -419,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_wbuf_growth),    cmocka_unit_test(test_wbuf_packet_across_growth),
         cmocka_unit_test(test_mode_string),    cmocka_unit_test(test_longname),
         cmocka_unit_test(test_config),         cmocka_unit_test(test_expand_root),
+        cmocka_unit_test(test_u32_list),       cmocka_unit_test(test_copy_req),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
