@@ -1,5 +1,6 @@
 /* OpenSSH SFTP extensions: posix-rename, statvfs, fstatvfs, hardlink, fsync,
- * limits, lsetstat, expand-path (PROTOCOL file of OpenSSH, section 4). */
+ * limits, lsetstat, expand-path, home-directory, users-groups-by-id
+ * (PROTOCOL file of OpenSSH, section 4). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -204,6 +205,75 @@ static void ext_expand_path(struct sftp_session *s, uint32_t id, struct sftp_rbu
     sftp_reply_name1(s, id, disp);
 }
 
+/* home-directory: the user's home is its root, "/". An empty name means
+ * the session's user; any other account is unknown here (its host path
+ * must never be revealed). */
+static void ext_home_directory(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
+{
+    const uint8_t *name;
+    uint32_t n;
+
+    if (sftp_get_string(rb, &name, &n) < 0) {
+        bad_message(s, id);
+        return;
+    }
+    if (n == 0 || (n == strlen(s->user) && memcmp(name, s->user, n) == 0)) {
+        sftp_reply_name1(s, id, "/");
+        return;
+    }
+    sftp_reply_status(s, id, SSH_FX_NO_SUCH_FILE, "No such user");
+}
+
+/* One string of the users-groups-by-id reply: the names of `count` ids read
+ * from `list`, each a string ("" when unknown or never shown). */
+static void put_id_names(struct sftp_session *s, struct sftp_rbuf *list, uint32_t count, bool user)
+{
+    size_t len_off = s->out.len, start;
+    const char *name;
+    uint32_t i, v, len;
+
+    sftp_put_u32(&s->out, 0); /* the string's length, filled in below */
+    start = s->out.len;
+    for (i = 0; i < count; i++) {
+        if (sftp_get_u32(list, &v) < 0)
+            break; /* cannot happen: count came from the list's length */
+        name = sftp_ids_name(s, user, v);
+        sftp_put_cstr(&s->out, name ? name : "");
+    }
+    if (!s->out.oom) {
+        len = (uint32_t)(s->out.len - start);
+        s->out.p[len_off] = (uint8_t)(len >> 24);
+        s->out.p[len_off + 1] = (uint8_t)(len >> 16);
+        s->out.p[len_off + 2] = (uint8_t)(len >> 8);
+        s->out.p[len_off + 3] = (uint8_t)len;
+    }
+}
+
+/* users-groups-by-id@openssh.com: names of uids and gids. Only ids this
+ * session has shown the client (in attributes) are named, each looked up
+ * once; at most SFTP_UGID_MAX ids per request. */
+static void ext_users_groups_by_id(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
+{
+    struct sftp_rbuf uids, gids;
+    uint32_t nu, ng;
+    size_t st;
+
+    if (sftp_get_u32_list(rb, &uids, &nu) < 0 || sftp_get_u32_list(rb, &gids, &ng) < 0) {
+        bad_message(s, id);
+        return;
+    }
+    if ((uint64_t)nu + ng > SFTP_UGID_MAX) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "Too many ids (at most %u per request)", SFTP_UGID_MAX);
+        sftp_reply_status(s, id, SSH_FX_FAILURE, msg);
+        return;
+    }
+    st = sftp_packet_begin(&s->out, SSH_FXP_EXTENDED_REPLY, id);
+    put_id_names(s, &uids, nu, true);
+    put_id_names(s, &gids, ng, false);
+    sftp_packet_end(&s->out, st);
+}
+
 static const struct {
     const char *name;
     const char *version;
@@ -217,6 +287,8 @@ static const struct {
     {"lsetstat@openssh.com", "1", ext_lsetstat},
     {"limits@openssh.com", "1", ext_limits},
     {"expand-path@openssh.com", "1", ext_expand_path},
+    {"home-directory", "1", ext_home_directory},
+    {"users-groups-by-id@openssh.com", "1", ext_users_groups_by_id},
 };
 
 void sftp_ext_put_version(struct sftp_session *s)

@@ -647,10 +647,20 @@ static int stat_rel(struct sftp_session *s, const char *rel, bool follow, struct
     return rc;
 }
 
+/* ATTRS reply; the owner and group become nameable (users-groups-by-id) */
+static void reply_stat(struct sftp_session *s, uint32_t id, const struct stat *st)
+{
+    struct sftp_attrs a;
+
+    sftp_ids_note(s, true, (uint32_t)st->st_uid);
+    sftp_ids_note(s, false, (uint32_t)st->st_gid);
+    sftp_attrs_from_stat(&a, st);
+    sftp_reply_attrs(s, id, &a);
+}
+
 static void do_stat(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb, bool follow)
 {
     char rel[SFTP_MAX_PATH + 1];
-    struct sftp_attrs a;
     struct stat st;
     int rc;
 
@@ -665,8 +675,7 @@ static void do_stat(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb, b
         sftp_reply_errno(s, id, rc);
         return;
     }
-    sftp_attrs_from_stat(&a, &st);
-    sftp_reply_attrs(s, id, &a);
+    reply_stat(s, id, &st);
 }
 
 static void op_lstat(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
@@ -687,7 +696,6 @@ static int handle_fd(const struct sftp_handle *h)
 static void op_fstat(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
 {
     struct sftp_handle *h = sftp_get_handle(s, rb, 0);
-    struct sftp_attrs a;
     struct stat st;
 
     if (!h) {
@@ -698,8 +706,7 @@ static void op_fstat(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
         sftp_reply_errno(s, id, errno);
         return;
     }
-    sftp_attrs_from_stat(&a, &st);
-    sftp_reply_attrs(s, id, &a);
+    reply_stat(s, id, &st);
 }
 
 static void op_setstat(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
@@ -794,27 +801,108 @@ static void op_opendir(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb
     reply_handle(s, id, idx, h->gen);
 }
 
-static void id_name(bool user, unsigned id, char *out, size_t cap)
+/* Name of a uid (user) or gid: 0 with the name in out, or -1 (unknown, or
+ * longer than cap - 1) with the id in decimal in out. With a slow NSS
+ * source this blocks the loop (README "Long names and user/group names"). */
+static int id_lookup(bool user, unsigned id, char *out, size_t cap)
 {
     char buf[1024];
     struct passwd pw, *pwp = NULL;
     struct group gr, *grp = NULL;
+    const char *name = NULL;
 
-    if (user && getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &pwp) == 0 && pwp) {
-        snprintf(out, cap, "%s", pwp->pw_name);
-        return;
-    }
-    if (!user && getgrgid_r((gid_t)id, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
-        snprintf(out, cap, "%s", grp->gr_name);
-        return;
+    if (user && getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &pwp) == 0 && pwp)
+        name = pwp->pw_name;
+    if (!user && getgrgid_r((gid_t)id, &gr, buf, sizeof(buf), &grp) == 0 && grp)
+        name = grp->gr_name;
+    if (name && strlen(name) < cap) {
+        memcpy(out, name, strlen(name) + 1);
+        return 0;
     }
     snprintf(out, cap, "%u", id);
+    return -1;
+}
+
+static struct sftp_idname *ids_find(struct sftp_session *s, bool user, uint32_t id)
+{
+    struct sftp_idset *set = &s->seen[user ? 0 : 1];
+    unsigned i;
+
+    for (i = 0; i < set->n; i++)
+        if (set->v[i].id == id)
+            return &set->v[i];
+    return NULL;
+}
+
+void sftp_ids_note(struct sftp_session *s, bool user, uint32_t id)
+{
+    struct sftp_idset *set = &s->seen[user ? 0 : 1];
+    struct sftp_idname *nv;
+    unsigned ncap;
+
+    if (ids_find(s, user, id) || set->n >= SFTP_IDS_MAX)
+        return; /* known, or full: later ids stay unnamed */
+    if (set->n == set->cap) {
+        ncap = set->cap ? set->cap * 2 : 8;
+        if (ncap > SFTP_IDS_MAX)
+            ncap = SFTP_IDS_MAX;
+        nv = realloc(set->v, ncap * sizeof(*nv));
+        if (!nv)
+            return; /* only costs the name */
+        set->v = nv;
+        set->cap = ncap;
+    }
+    set->v[set->n++] = (struct sftp_idname){.id = id, .resolved = false, .name = NULL};
+}
+
+const char *sftp_ids_name(struct sftp_session *s, bool user, uint32_t id)
+{
+    struct sftp_idname *e = ids_find(s, user, id);
+    char name[SFTP_IDNAME_MAX + 1];
+
+    if (!e)
+        return NULL;
+    if (!e->resolved) {
+        e->resolved = true;
+        if (id_lookup(user, id, name, sizeof(name)) == 0)
+            e->name = strdup(name); /* NULL on ENOMEM: treated as unknown */
+    }
+    return e->name;
+}
+
+void sftp_ids_free(struct sftp_session *s)
+{
+    unsigned k, i;
+
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < s->seen[k].n; i++)
+            free(s->seen[k].v[i].name);
+        free(s->seen[k].v);
+        s->seen[k] = (struct sftp_idset){0};
+    }
+}
+
+/* Owner or group column of a long name: the remembered name, else a direct
+ * lookup (set full), else the number. */
+static void longname_id(struct sftp_session *s, bool user, uint32_t id, char *out, size_t cap)
+{
+    const char *name;
+
+    sftp_ids_note(s, user, id);
+    name = sftp_ids_name(s, user, id);
+    if (name && strlen(name) < cap)
+        memcpy(out, name, strlen(name) + 1);
+    else if (ids_find(s, user, id))
+        snprintf(out, cap, "%u", id); /* known to have no name */
+    else
+        (void)id_lookup(user, id, out, cap);
 }
 
 static void op_readdir(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
 {
     struct sftp_handle *h = sftp_get_handle(s, rb, SFTP_H_DIR);
-    char longname[SFTP_MAX_PATH + 256], owner[64], group[64];
+    char longname[SFTP_MAX_PATH + 2 * SFTP_IDNAME_MAX + 64];
+    char owner[SFTP_IDNAME_MAX + 1], group[SFTP_IDNAME_MAX + 1];
     uid_t last_uid = (uid_t)-1;
     gid_t last_gid = (gid_t)-1;
     struct dirent *de;
@@ -841,11 +929,11 @@ static void op_readdir(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb
         if (fstatat(dirfd(h->dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* vanished meanwhile */
         if (st.st_uid != last_uid) {
-            id_name(true, st.st_uid, owner, sizeof(owner));
+            longname_id(s, true, (uint32_t)st.st_uid, owner, sizeof(owner));
             last_uid = st.st_uid;
         }
         if (st.st_gid != last_gid) {
-            id_name(false, st.st_gid, group, sizeof(group));
+            longname_id(s, false, (uint32_t)st.st_gid, group, sizeof(group));
             last_gid = st.st_gid;
         }
         ln = sftp_format_longname(longname, sizeof(longname), de->d_name, &st, owner, group, now);

@@ -51,6 +51,7 @@ static void session_free(struct sftp_session *s)
     }
     sftp_close_all_handles(s);
     free(s->handles);
+    sftp_ids_free(s);
     sftp_root_close(&s->root);
     sftp_wbuf_free(&s->out);
     free(s->in);

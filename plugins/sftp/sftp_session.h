@@ -27,6 +27,20 @@ struct sftp_handle {
     bool failed; /* an I/O error happened on it */
 };
 
+/* uid or gid shown to the client (attrs of STAT/LSTAT/FSTAT/READDIR), and
+ * its name once looked up: users-groups-by-id@openssh.com names only
+ * these, so a client cannot enumerate the host's account database. */
+struct sftp_idname {
+    uint32_t id;
+    bool resolved;
+    char *name; /* NULL: no such user/group (or not looked up yet) */
+};
+
+struct sftp_idset {
+    struct sftp_idname *v;
+    unsigned n, cap;
+};
+
 struct sftp_session {
     const struct sg_host *host;
     const sg_plugin_ref *self;
@@ -64,6 +78,8 @@ struct sftp_session {
     sg_timer *kick_timer; /* retry a blocked send if ready_to_send is late */
     sg_timer *trim_timer; /* give big idle buffers back (SFTP_TRIM_MS) */
     unsigned kick_ms;     /* its back-off (5 ms doubling to 200 ms) */
+
+    struct sftp_idset seen[2]; /* [0] uids, [1] gids shown to the client */
 };
 
 /* Limits of the output queue (bytes) that pause / resume request processing. */
@@ -72,6 +88,12 @@ struct sftp_session {
 /* Work per slice before yielding to the loop, in units: 1 per request plus 1
  * per 16 KiB of file data moved (so ~4 MiB of file I/O, or 256 requests). */
 #define SFTP_SLICE_REQUESTS 256u
+/* Distinct uids (and gids) remembered per session for users-groups-by-id. */
+#define SFTP_IDS_MAX 256u
+/* Most ids (uids + gids) named by one users-groups-by-id request. */
+#define SFTP_UGID_MAX 512u
+/* Longest user/group name answered (longer ones count as unknown). */
+#define SFTP_IDNAME_MAX 255u
 /* Buffers larger than SFTP_TRIM_BYTES are freed after SFTP_TRIM_MS idle. */
 #define SFTP_TRIM_BYTES (256u * 1024u)
 #define SFTP_TRIM_MS 2000u
@@ -101,6 +123,13 @@ uint32_t sftp_errno_status(int err);
 int sftp_get_path(struct sftp_session *s, struct sftp_rbuf *rb, char *rel, size_t cap);
 /* Look up a handle string; NULL if invalid. kind 0 = any. */
 struct sftp_handle *sftp_get_handle(struct sftp_session *s, struct sftp_rbuf *rb, int kind);
+/* Remember that uid (user) or gid (!user) `id` was shown to the client. */
+void sftp_ids_note(struct sftp_session *s, bool user, uint32_t id);
+/* Name of a uid/gid shown to the client: looked up (getpwuid_r/getgrgid_r)
+ * once per session and remembered. NULL if it was never shown, or has no
+ * name. */
+const char *sftp_ids_name(struct sftp_session *s, bool user, uint32_t id);
+void sftp_ids_free(struct sftp_session *s);
 /* Policy check; replies PERMISSION_DENIED and returns false if refused. */
 bool sftp_permit(struct sftp_session *s, uint32_t id, enum sftp_op op, const char *rel);
 /* One audit event: op, path (relative form "/..."), bytes, result ("ok" or
