@@ -15,13 +15,15 @@ static const char *const op_names[SFTP_OP_COUNT] = {
     [SFTP_OP_SETSTAT] = "setstat",     [SFTP_OP_SYMLINK] = "symlink",
     [SFTP_OP_HARDLINK] = "hardlink",   [SFTP_OP_READLINK] = "readlink",
     [SFTP_OP_STATVFS] = "statvfs",     [SFTP_OP_FSYNC] = "fsync",
+    [SFTP_OP_COPY] = "copy",
 };
 
 /* Operations that change the file system: refused when read_only. */
-static const uint32_t write_ops =
-    (1u << SFTP_OP_OPEN_WRITE) | (1u << SFTP_OP_REMOVE) | (1u << SFTP_OP_RENAME) |
-    (1u << SFTP_OP_MKDIR) | (1u << SFTP_OP_RMDIR) | (1u << SFTP_OP_SETSTAT) |
-    (1u << SFTP_OP_SYMLINK) | (1u << SFTP_OP_HARDLINK) | (1u << SFTP_OP_FSYNC);
+static const uint32_t write_ops = (1u << SFTP_OP_OPEN_WRITE) | (1u << SFTP_OP_REMOVE) |
+                                  (1u << SFTP_OP_RENAME) | (1u << SFTP_OP_MKDIR) |
+                                  (1u << SFTP_OP_RMDIR) | (1u << SFTP_OP_SETSTAT) |
+                                  (1u << SFTP_OP_SYMLINK) | (1u << SFTP_OP_HARDLINK) |
+                                  (1u << SFTP_OP_FSYNC) | (1u << SFTP_OP_COPY);
 
 const char *sftp_op_name(enum sftp_op op)
 {
@@ -114,6 +116,8 @@ static int get_ops(json_t *v, uint32_t *mask, const char **bad)
             k = SFTP_OP_RENAME;
         if (k == SFTP_OP_COUNT && strcmp(json_string_value(e), "lsetstat") == 0)
             k = SFTP_OP_SETSTAT;
+        if (k == SFTP_OP_COUNT && strcmp(json_string_value(e), "copy-data") == 0)
+            k = SFTP_OP_COPY;
         if (k == SFTP_OP_COUNT) {
             *bad = json_string_value(e);
             return -1;

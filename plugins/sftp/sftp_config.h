@@ -26,6 +26,7 @@ enum sftp_op {
     SFTP_OP_READLINK,
     SFTP_OP_STATVFS,
     SFTP_OP_FSYNC,
+    SFTP_OP_COPY, /* copy-data: server-side copy between two open handles */
     SFTP_OP_COUNT
 };
 

@@ -1,6 +1,6 @@
 /* OpenSSH SFTP extensions: posix-rename, statvfs, fstatvfs, hardlink, fsync,
- * limits, lsetstat, expand-path, home-directory, users-groups-by-id
- * (PROTOCOL file of OpenSSH, section 4). */
+ * limits, lsetstat, expand-path, copy-data (sftp_copy.c), home-directory,
+ * users-groups-by-id (PROTOCOL file of OpenSSH, section 4). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -287,6 +287,7 @@ static const struct {
     {"lsetstat@openssh.com", "1", ext_lsetstat},
     {"limits@openssh.com", "1", ext_limits},
     {"expand-path@openssh.com", "1", ext_expand_path},
+    {"copy-data", "1", sftp_ext_copy_data},
     {"home-directory", "1", ext_home_directory},
     {"users-groups-by-id@openssh.com", "1", ext_users_groups_by_id},
 };

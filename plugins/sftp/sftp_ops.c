@@ -104,6 +104,8 @@ static const char *errno_message(int err)
         return "Device or resource busy";
     case EFTYPE_NOTREG:
         return "Not a regular file";
+    case ECONNABORTED:
+        return "Session ended";
     default:
         return "Failure";
     }
@@ -171,10 +173,20 @@ int sftp_get_path(struct sftp_session *s, struct sftp_rbuf *rb, char *rel, size_
 struct sftp_handle *sftp_get_handle(struct sftp_session *s, struct sftp_rbuf *rb, int kind)
 {
     const uint8_t *p;
-    uint32_t n, idx, gen;
+    uint32_t n;
+
+    if (sftp_get_string(rb, &p, &n) < 0)
+        return NULL;
+    return sftp_handle_lookup(s, p, n, kind);
+}
+
+struct sftp_handle *sftp_handle_lookup(struct sftp_session *s, const uint8_t *p, uint32_t n,
+                                       int kind)
+{
+    uint32_t idx, gen;
     struct sftp_handle *h;
 
-    if (sftp_get_string(rb, &p, &n) < 0 || n != SFTP_HANDLE_LEN)
+    if (n != SFTP_HANDLE_LEN)
         return NULL;
     idx = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
     gen = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
@@ -418,6 +430,7 @@ void sftp_close_all_handles(struct sftp_session *s)
 {
     unsigned i;
 
+    sftp_copy_cancel(s); /* it uses two of the handles */
     if (!s->handles)
         return;
     for (i = 0; i < s->cfg.max_handles; i++)

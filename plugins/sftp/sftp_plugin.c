@@ -10,7 +10,8 @@
  * queue drained below SFTP_OUTQ_LOW. At most SFTP_SLICE_REQUESTS work units
  * (a request is 1 unit, plus 1 per 16 KiB of file data: ~4 MiB of I/O)
  * are handled per loop callback; the rest waits for a 0 ms timer so other
- * sessions on the worker get their turn.
+ * sessions on the worker get their turn. A copy-data request moves its data
+ * in such slices too (sftp_copy.c); later requests wait until it ended.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -258,7 +259,8 @@ static size_t process(struct sftp_session *s, const uint8_t *buf, size_t len, un
     uint32_t blen;
     int r;
 
-    while (!s->dead && sftp_wbuf_pending(&s->out) < SFTP_OUTQ_HIGH) {
+    /* a copy in progress holds every later request */
+    while (!s->dead && !s->copy.active && sftp_wbuf_pending(&s->out) < SFTP_OUTQ_HIGH) {
         r = sftp_frame_peek(buf + off, len - off, &blen);
         if (r < 0) {
             fatal(s, "bad packet length");
@@ -279,7 +281,8 @@ static size_t process(struct sftp_session *s, const uint8_t *buf, size_t len, un
         off += 4 + blen;
         /* one unit per request plus one per 16 KiB moved (WRITE data in,
          * READ data out): a slice does at most ~4 MiB of file I/O */
-        cost = 1 + (blen + (s->out.len > out_before ? s->out.len - out_before : 0)) / 16384;
+        cost =
+            1 + (blen + (s->out.len > out_before ? s->out.len - out_before : 0)) / SFTP_UNIT_BYTES;
         *budget = cost >= *budget ? 0 : *budget - (unsigned)cost;
     }
     return off;
@@ -354,6 +357,8 @@ static void update_flow(struct sftp_session *s)
         want = sftp_wbuf_pending(&s->out) >= SFTP_OUTQ_LOW || s->resume_timer != NULL;
     else
         want = sftp_wbuf_pending(&s->out) >= SFTP_OUTQ_HIGH || s->resume_timer != NULL;
+    if (s->copy.active)
+        want = true; /* requests wait for the copy: let the client wait too */
     if (want != s->paused) {
         s->host->log(s->self, s->conn, SG_LOG_DEBUG, "sftp: input %s (%zu queued, %zu buffered)",
                      want ? "paused" : "resumed", sftp_wbuf_pending(&s->out), s->in_len);
@@ -362,7 +367,8 @@ static void update_flow(struct sftp_session *s)
     }
     arm_trim(s);
     /* client finished: end once every request was answered and sent */
-    if (s->eof && !has_packet(s) && sftp_wbuf_pending(&s->out) == 0 && !s->close_sent) {
+    if (s->eof && !s->copy.active && !has_packet(s) && sftp_wbuf_pending(&s->out) == 0 &&
+        !s->close_sent) {
         sftp_close_all_handles(s);
         s->close_sent = true;
         /* like sftp-server exiting 0 under sshd: scp checks it */
@@ -383,7 +389,8 @@ static int run(struct sftp_session *s, const uint8_t *data, size_t len)
     if (s->dead)
         return -1;
     if (data && len) {
-        if (s->in_len == 0 && !s->resume_timer && sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW) {
+        if (s->in_len == 0 && !s->resume_timer && !s->copy.active &&
+            sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW) {
             used = process(s, data, len, &budget);
             if (s->dead)
                 return -1;
@@ -402,7 +409,16 @@ static int run(struct sftp_session *s, const uint8_t *data, size_t len)
             fatal(s, s->pending_fatal);
         if (s->dead)
             return -1;
-        if (!s->resume_timer && sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW && has_packet(s)) {
+        if (!s->resume_timer && sftp_wbuf_pending(&s->out) < SFTP_OUTQ_LOW &&
+            (s->copy.active || has_packet(s))) {
+            if (budget > 0 && s->copy.active) {
+                sftp_copy_continue(s, &budget);
+                if (s->out.oom)
+                    fatal(s, "out of memory");
+                if (s->dead)
+                    return -1;
+                continue;
+            }
             if (budget > 0) {
                 used = process(s, s->in, s->in_len, &budget);
                 if (s->dead)

@@ -27,6 +27,20 @@ struct sftp_handle {
     bool failed; /* an I/O error happened on it */
 };
 
+/* A copy-data request in progress: it is worked on in slices from the loop
+ * (sftp_copy.c); the session handles no further request until it ends. */
+struct sftp_copy {
+    bool active;
+    uint32_t id; /* request to answer */
+    struct sftp_handle *rh, *wh;
+    uint64_t roff, woff;
+    uint64_t left; /* bytes still to copy (when !to_eof) */
+    bool to_eof;   /* length 0: until the end of the source */
+    uint64_t done;
+    bool no_cfr; /* copy_file_range unusable for this pair: pread/pwrite */
+    uint8_t *buf;
+};
+
 /* uid or gid shown to the client (attrs of STAT/LSTAT/FSTAT/READDIR), and
  * its name once looked up: users-groups-by-id@openssh.com names only
  * these, so a client cannot enumerate the host's account database. */
@@ -79,6 +93,7 @@ struct sftp_session {
     sg_timer *trim_timer; /* give big idle buffers back (SFTP_TRIM_MS) */
     unsigned kick_ms;     /* its back-off (5 ms doubling to 200 ms) */
 
+    struct sftp_copy copy;     /* copy-data in progress */
     struct sftp_idset seen[2]; /* [0] uids, [1] gids shown to the client */
 };
 
@@ -86,8 +101,10 @@ struct sftp_session {
 #define SFTP_OUTQ_HIGH (1024u * 1024u)
 #define SFTP_OUTQ_LOW (256u * 1024u)
 /* Work per slice before yielding to the loop, in units: 1 per request plus 1
- * per 16 KiB of file data moved (so ~4 MiB of file I/O, or 256 requests). */
+ * per SFTP_UNIT_BYTES of file data moved (so ~4 MiB of file I/O, or 256
+ * requests). */
 #define SFTP_SLICE_REQUESTS 256u
+#define SFTP_UNIT_BYTES 16384u
 /* Distinct uids (and gids) remembered per session for users-groups-by-id. */
 #define SFTP_IDS_MAX 256u
 /* Most ids (uids + gids) named by one users-groups-by-id request. */
@@ -123,6 +140,9 @@ uint32_t sftp_errno_status(int err);
 int sftp_get_path(struct sftp_session *s, struct sftp_rbuf *rb, char *rel, size_t cap);
 /* Look up a handle string; NULL if invalid. kind 0 = any. */
 struct sftp_handle *sftp_get_handle(struct sftp_session *s, struct sftp_rbuf *rb, int kind);
+/* The same for a handle string already read (p, n). */
+struct sftp_handle *sftp_handle_lookup(struct sftp_session *s, const uint8_t *p, uint32_t n,
+                                       int kind);
 /* Remember that uid (user) or gid (!user) `id` was shown to the client. */
 void sftp_ids_note(struct sftp_session *s, bool user, uint32_t id);
 /* Name of a uid/gid shown to the client: looked up (getpwuid_r/getgrgid_r)
@@ -146,5 +166,16 @@ int sftp_apply_attrs(struct sftp_session *s, int fd, const char *rel, bool follo
 void sftp_ext_put_version(struct sftp_session *s);
 /* Handle SSH_FXP_EXTENDED (after the id). Returns 0 or -1 (fatal). */
 int sftp_ext_dispatch(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb);
+
+/* ---- copy-data (sftp_copy.c) ----------------------------------------- */
+/* The copy-data request: checks it, then starts the copy (s->copy) or
+ * answers the refusal. */
+void sftp_ext_copy_data(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb);
+/* Move the next slice of the copy in progress, at most *budget work units
+ * (each SFTP_UNIT_BYTES; at least one is charged). Queues the STATUS reply
+ * and ends the copy when it is complete or failed. */
+void sftp_copy_continue(struct sftp_session *s, unsigned *budget);
+/* End a copy in progress without a reply (the session is ending). */
+void sftp_copy_cancel(struct sftp_session *s);
 
 #endif

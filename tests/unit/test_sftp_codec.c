@@ -469,6 +469,22 @@ static void test_config(void **state)
     assert_int_equal(sftp_cfg_apply_json(&c, "{\"file_mode\":\"04755\"}", err, sizeof(err)), -1);
     assert_int_equal(c.symlinks, SFTP_SYMLINKS_OFF);
     sftp_cfg_free(&c);
+
+    /* copy-data: its own operation, a writing one; "copy-data" is an alias */
+    assert_int_equal(sftp_cfg_init(&c), 0);
+    assert_string_equal(sftp_op_name(SFTP_OP_COPY), "copy");
+    assert_true(sftp_cfg_permits(&c, SFTP_OP_COPY));
+    assert_int_equal(sftp_cfg_apply_json(&c, "{\"read_only\":true}", err, sizeof(err)), 0);
+    assert_false(sftp_cfg_permits(&c, SFTP_OP_COPY));
+    assert_int_equal(
+        sftp_cfg_apply_json(&c, "{\"read_only\":false,\"deny\":[\"copy\"]}", err, sizeof(err)), 0);
+    assert_false(sftp_cfg_permits(&c, SFTP_OP_COPY));
+    assert_true(sftp_cfg_permits(&c, SFTP_OP_OPEN_WRITE));
+    assert_int_equal(
+        sftp_cfg_apply_json(&c, "{\"deny\":[],\"allow\":[\"copy-data\"]}", err, sizeof(err)), 0);
+    assert_true(sftp_cfg_permits(&c, SFTP_OP_COPY));
+    assert_false(sftp_cfg_permits(&c, SFTP_OP_OPEN_READ));
+    sftp_cfg_free(&c);
 }
 
 static void test_expand_root(void **state)
