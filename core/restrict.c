@@ -185,36 +185,37 @@ void sg_restrict_clear(struct sg_restrict *r)
     *r = (struct sg_restrict){0};
 }
 
-static bool port_ok(const struct sg_permit *p, int port)
+static bool permit_matches(const struct sg_permit *p, bool pattern, const char *host, int port)
 {
-    return p->port < 0 || p->port == port;
+    if (p->port >= 0 && p->port != port)
+        return false;
+    if (pattern) /* permit_listen: a case-insensitive pattern */
+        return fnmatch(p->host, host, FNM_CASEFOLD) == 0;
+    return strcmp(p->host, "*") == 0 || strcmp(p->host, host) == 0; /* literal */
+}
+
+/* No forwarding flag, and an entry of every list matches host:port. */
+static bool lists_allow(const struct sg_restrict *r, const struct sg_permit_list *lists,
+                        bool pattern, const char *host, int port)
+{
+    if (r->flags & SG_RESTRICT_PORT_FORWARDING)
+        return false;
+    for (const struct sg_permit_list *l = lists; l; l = l->next) {
+        bool ok = false;
+        for (size_t i = 0; i < l->n && !ok; i++)
+            ok = permit_matches(&l->v[i], pattern, host, port);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 bool sg_restrict_open_allowed(const struct sg_restrict *r, const char *host, int port)
 {
-    if (r->flags & SG_RESTRICT_PORT_FORWARDING)
-        return false;
-    for (const struct sg_permit_list *l = r->open; l; l = l->next) {
-        bool ok = false;
-        for (size_t i = 0; i < l->n && !ok; i++)
-            ok = port_ok(&l->v[i], port) &&
-                 (strcmp(l->v[i].host, "*") == 0 || strcmp(l->v[i].host, host) == 0);
-        if (!ok)
-            return false;
-    }
-    return true;
+    return lists_allow(r, r->open, false, host, port);
 }
 
 bool sg_restrict_listen_allowed(const struct sg_restrict *r, const char *address, int port)
 {
-    if (r->flags & SG_RESTRICT_PORT_FORWARDING)
-        return false;
-    for (const struct sg_permit_list *l = r->listen; l; l = l->next) {
-        bool ok = false;
-        for (size_t i = 0; i < l->n && !ok; i++)
-            ok = port_ok(&l->v[i], port) && fnmatch(l->v[i].host, address, FNM_CASEFOLD) == 0;
-        if (!ok)
-            return false;
-    }
-    return true;
+    return lists_allow(r, r->listen, true, address, port);
 }

@@ -228,25 +228,18 @@ static void ext_home_directory(struct sftp_session *s, uint32_t id, struct sftp_
  * from `list`, each a string ("" when unknown or never shown). */
 static void put_id_names(struct sftp_session *s, struct sftp_rbuf *list, uint32_t count, bool user)
 {
-    size_t len_off = s->out.len, start;
+    size_t len_off = s->out.len;
     const char *name;
-    uint32_t i, v, len;
+    uint32_t i, v;
 
     sftp_put_u32(&s->out, 0); /* the string's length, filled in below */
-    start = s->out.len;
     for (i = 0; i < count; i++) {
         if (sftp_get_u32(list, &v) < 0)
             break; /* cannot happen: count came from the list's length */
         name = sftp_ids_name(s, user, v);
         sftp_put_cstr(&s->out, name ? name : "");
     }
-    if (!s->out.oom) {
-        len = (uint32_t)(s->out.len - start);
-        s->out.p[len_off] = (uint8_t)(len >> 24);
-        s->out.p[len_off + 1] = (uint8_t)(len >> 16);
-        s->out.p[len_off + 2] = (uint8_t)(len >> 8);
-        s->out.p[len_off + 3] = (uint8_t)len;
-    }
+    sftp_packet_end(&s->out, len_off); /* fills in a length prefix: here the string's */
 }
 
 /* users-groups-by-id@openssh.com: names of uids and gids. Only ids this

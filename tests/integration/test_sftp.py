@@ -45,13 +45,17 @@ def tree_sums(base):
 
 class SftpBase(unittest.TestCase):
     plugin_config = {"root": "sftp/%u"}
+    route_config = None  # the sftp route's "config", if any
 
     def setUp(self):
         sgtest.require_build(self)
         if not (sgtest.PLUGIN_DIR / "sftp.so").exists():
             raise unittest.SkipTest("sftp.so not built")
+        route = dict(SFTP_ROUTE)
+        if self.route_config is not None:
+            route["config"] = self.route_config
         self.gw = sgtest.Gateway(self, plugins=[{"name": "sftp", "config": self.plugin_config}],
-                                 routes=[SFTP_ROUTE],
+                                 routes=[route],
                                  users={"u1": {"key": True}, "u10": {"key": True}}, workers=1)
         self.gw.start()
         self.root = self.gw.tmp / "sftp" / "u1"
@@ -294,19 +298,6 @@ class TestSftpPolicy(SftpBase):
     """Per-route config over the plugin config: read_only, deny, symlinks off,
     and the fallback resolver (no openat2: symlinks never followed)."""
     route_config = {"read_only": True}
-
-    def setUp(self):
-        sgtest.require_build(self)
-        if not (sgtest.PLUGIN_DIR / "sftp.so").exists():
-            raise unittest.SkipTest("sftp.so not built")
-        route = dict(SFTP_ROUTE, config=self.route_config)
-        self.gw = sgtest.Gateway(self, plugins=[{"name": "sftp", "config": self.plugin_config}],
-                                 routes=[route], users={"u1": {"key": True}}, workers=1)
-        self.gw.start()
-        self.root = self.gw.tmp / "sftp" / "u1"
-        self.local = self.gw.tmp / "local"
-        self.local.mkdir()
-        self.sftp("pwd\n")
 
     def test_read_only(self):
         (self.root / "f").write_bytes(b"data")

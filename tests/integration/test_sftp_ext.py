@@ -18,7 +18,6 @@ mid-copy; home-directory
 for the own and other users; users-groups-by-id names only ids the session
 was shown, with its bounds.
 """
-import hashlib
 import os
 import re
 import select
@@ -35,18 +34,11 @@ from test_sftp_raw import (ATTRS, CLOSE, EXTENDED, EXTENDED_REPLY, FX_BAD_MESSAG
                            OPENDIR, PF_CREAT, PF_READ, PF_TRUNC, PF_WRITE, READDIR, REALPATH,
                            STAT, Raw, s)
 
-SFTP_ROUTE = {"match": {"kind": "subsystem", "subsystem": "sftp"}, "plugin": "sftp"}
+from test_sftp import SftpBase, sha  # noqa: E402
+
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 PF_APPEND = 4
 MIB = 1024 * 1024
-
-
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def copy_body(rh, roff, length, wh, woff):
@@ -68,38 +60,16 @@ def strings(b):
     return out
 
 
-class Base(unittest.TestCase):
-    plugin_config = {"root": "sftp/%u"}
-    route_config = None
-
+class Base(SftpBase):
     def setUp(self):
-        sgtest.require_build(self)
-        if not (sgtest.PLUGIN_DIR / "sftp.so").exists():
-            raise unittest.SkipTest("sftp.so not built")
-        route = dict(SFTP_ROUTE)
-        if self.route_config is not None:
-            route["config"] = self.route_config
-        self.gw = sgtest.Gateway(self, plugins=[{"name": "sftp", "config": self.plugin_config}],
-                                 routes=[route], users={"u1": {"key": True}}, workers=1)
-        self.gw.start()
-        self.root = self.gw.tmp / "sftp" / "u1"
-        self.local = self.gw.tmp / "local"
-        self.local.mkdir()
+        super().setUp()  # gateway with the sftp route, root created
         self.raws = []
         self.addCleanup(self.close_raws)
-        self.sftp("pwd\n")  # creates the root
         self.workers = self.gw.worker_pids()
 
     def close_raws(self):
         for r in self.raws:
             r.close()
-
-    def sftp(self, batch, ok=True, timeout=90):
-        r = self.gw.sftp("u1", batch, timeout=timeout, cwd=str(self.local))
-        if ok:
-            self.assertEqual(r.returncode, 0, "sftp batch failed:\n%s\n%s\n--- log:\n%s" % (
-                batch, r.stderr.decode(errors="replace"), self.gw.log()[-3000:]))
-        return r
 
     def raw(self):
         r = Raw(self.gw, "u1")
