@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sftp_idname.h"
 #include "sftp_session.h"
 
 #ifndef SYS_fchmodat2
@@ -814,28 +815,6 @@ static void op_opendir(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb
     reply_handle(s, id, idx, h->gen);
 }
 
-/* Name of a uid (user) or gid: 0 with the name in out, or -1 (unknown, or
- * longer than cap - 1) with the id in decimal in out. With a slow NSS
- * source this blocks the loop (README "Long names and user/group names"). */
-static int id_lookup(bool user, unsigned id, char *out, size_t cap)
-{
-    char buf[1024];
-    struct passwd pw, *pwp = NULL;
-    struct group gr, *grp = NULL;
-    const char *name = NULL;
-
-    if (user && getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &pwp) == 0 && pwp)
-        name = pwp->pw_name;
-    if (!user && getgrgid_r((gid_t)id, &gr, buf, sizeof(buf), &grp) == 0 && grp)
-        name = grp->gr_name;
-    if (name && strlen(name) < cap) {
-        memcpy(out, name, strlen(name) + 1);
-        return 0;
-    }
-    snprintf(out, cap, "%u", id);
-    return -1;
-}
-
 static struct sftp_idname *ids_find(struct sftp_session *s, bool user, uint32_t id)
 {
     struct sftp_idset *set = &s->seen[user ? 0 : 1];
@@ -877,7 +856,7 @@ const char *sftp_ids_name(struct sftp_session *s, bool user, uint32_t id)
         return NULL;
     if (!e->resolved) {
         e->resolved = true;
-        if (id_lookup(user, id, name, sizeof(name)) == 0)
+        if (sftp_id_name(user, id, name, sizeof(name)) == 0)
             e->name = strdup(name); /* NULL on ENOMEM: treated as unknown */
     }
     return e->name;
@@ -908,7 +887,7 @@ static void longname_id(struct sftp_session *s, bool user, uint32_t id, char *ou
     else if (ids_find(s, user, id))
         snprintf(out, cap, "%u", id); /* known to have no name */
     else
-        (void)id_lookup(user, id, out, cap);
+        (void)sftp_id_name(user, id, out, cap);
 }
 
 static void op_readdir(struct sftp_session *s, uint32_t id, struct sftp_rbuf *rb)
