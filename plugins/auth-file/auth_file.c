@@ -7,6 +7,7 @@
  *   crypt(3) and authorized_keys files run on the work pool → SG_AGAIN, then
  *   host->complete on the loop.
  */
+#include "ak_host.h"
 #include "authorized_keys.h"
 #include "keyfile.h"
 #include "pwverify.h"
@@ -185,28 +186,10 @@ static void af_apply_user(struct af_state *st, sg_conn *conn, const char *user)
 static bool af_restrict(struct af_state *st, sg_conn *conn, const struct ak_restrict *r,
                         bool is_probe)
 {
-    if (!ak_restrict_any(r))
-        return true;
-    if (!SG_HAS_FIELD(st->host, conn_restrict)) {
-        st->host->log(st->self, conn, SG_LOG_INFO,
-                      "key has restrictions this sshgated cannot enforce: refused");
-        return false;
-    }
-    if (is_probe)
-        return true;
-    struct sg_restrictions sr = {.size = sizeof sr,
-                                 .permit_open = (const char *const *)r->open,
-                                 .permit_listen = (const char *const *)r->listen,
-                                 .force_command = r->command};
-    if (r->flags & AK_RESTRICT_PTY)
-        sr.flags |= SG_RESTRICT_PTY;
-    if (r->flags & AK_RESTRICT_PORT_FORWARDING)
-        sr.flags |= SG_RESTRICT_PORT_FORWARDING;
-    if (st->host->conn_restrict(conn, &sr) != SG_OK) {
-        st->host->log(st->self, conn, SG_LOG_INFO, "key restrictions not accepted by the host: refused");
-        return false;
-    }
-    return true;
+    enum ak_host_result rc = ak_host_restrict(st->host, conn, r, is_probe);
+    if (rc != AK_HOST_OK)
+        st->host->log(st->self, conn, SG_LOG_INFO, "%s", ak_host_result_text(rc));
+    return rc == AK_HOST_OK;
 }
 
 /* ---- work pool ------------------------------------------------------------ */

@@ -17,11 +17,13 @@
 #include "ldap_client.h"
 #include "ldap_config.h"
 #include "ldap_escape.h"
+#include "ak_host.h"
 #include "ldap_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define KEY_CACHE_MS 30000 /* how long a publickey lookup is reused on one connection */
 
@@ -218,25 +220,51 @@ static int decide_key(sg_conn *conn, const struct sg_ldap_result *r, const char 
                   name, r->why[0] ? r->why : "unknown error");
         return SG_DENY;
     }
-    for (size_t i = 0; i < r->user.n_keys; i++) {
-        enum sg_key_match m =
-            sg_ldap_key_match(offered, olen, r->user.keys[i], strlen(r->user.keys[i]));
-        if (m == SG_KEY_OPTIONS)
-            host->log(me, conn, SG_LOG_VERBOSE,
-                      "ldap: key value %zu of \"%s\" has authorized_keys options: ignored", i,
-                      name);
+    struct ak_key offer;
+    char why[160];
+    if (ak_parse_public_key(offered, olen, &offer, why, sizeof(why)) != AK_OK) {
+        host->log(me, conn, SG_LOG_VERBOSE, "ldap: offered key not understood: %s", why);
+        return SG_DECLINED;
+    }
+    struct sg_conn_info info = {.size = sizeof(info)};
+    const char *peer = host->conn_info(conn, &info) == 0 && info.peer_address ? info.peer_address
+                                                                              : "";
+    time_t now = time(NULL);
+    int result = SG_DECLINED;
+    for (size_t i = 0; i < r->user.n_keys && result == SG_DECLINED; i++) {
+        struct ak_key entry;
+        enum sg_key_match m = sg_ldap_key_match(&offer, r->user.keys[i], strlen(r->user.keys[i]),
+                                                &entry, why, sizeof(why));
+        if (m == SG_KEY_UNSUPPORTED || m == SG_KEY_BAD)
+            host->log(me, conn, SG_LOG_VERBOSE, "ldap: key value %zu of \"%s\" skipped: %s", i,
+                      name, why);
         if (m != SG_KEY_MATCH)
             continue;
-        if (!is_probe) {
-            host->log(me, conn, SG_LOG_INFO, "ldap: publickey accepted for \"%s\" (%s)", name,
-                      r->user.dn ? r->user.dn : "?");
-            apply_user(conn, &r->user);
+        if (!ak_key_options_allow(&entry, peer, now, why, sizeof(why))) {
+            /* as in authorized_keys: another value may still allow the key */
+            host->log(me, conn, SG_LOG_INFO, "ldap: key value %zu of \"%s\" refused: %s", i,
+                      name, why);
+        } else {
+            enum ak_host_result rc = ak_host_restrict(host, conn, &entry.restr, is_probe);
+            if (rc != AK_HOST_OK) {
+                host->log(me, conn, SG_LOG_INFO, "ldap: %s", ak_host_result_text(rc));
+                result = SG_DENY;
+            } else {
+                result = SG_OK;
+            }
         }
-        return SG_OK;
+        ak_key_clear(&entry);
     }
-    host->log(me, conn, SG_LOG_VERBOSE, "ldap: offered key is not among the %zu key(s) of \"%s\"",
-              r->user.n_keys, name);
-    return SG_DECLINED;
+    ak_key_clear(&offer);
+    if (result == SG_OK && !is_probe) {
+        host->log(me, conn, SG_LOG_INFO, "ldap: publickey accepted for \"%s\" (%s)", name,
+                  r->user.dn ? r->user.dn : "?");
+        apply_user(conn, &r->user);
+    }
+    if (result == SG_DECLINED)
+        host->log(me, conn, SG_LOG_VERBOSE,
+                  "ldap: offered key is not among the %zu key(s) of \"%s\"", r->user.n_keys, name);
+    return result;
 }
 
 static void job_done(void *arg)

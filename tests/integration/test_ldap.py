@@ -2,7 +2,7 @@
 
 One throwaway slapd (slapd_fixture) serves the whole file: users alice, bob,
 carol, dave with {SSHA} passwords, carol with an sshPublicKey made here by
-ssh-keygen, groupOfNames admins/partners (memberOf by the memberof overlay),
+ssh-keygen, dave with three keys whose values carry authorized_keys options, groupOfNames admins/partners (memberOf by the memberof overlay),
 posixGroup ops (memberUid), a service account, and a generated CA + server
 certificate for StartTLS and ldaps://.
 """
@@ -22,10 +22,11 @@ import slapd_fixture as fx  # noqa: E402
 LDAP_D = None
 TMP = None
 CAROL_KEY = None
+DAVE_KEYS = {}  # what the key's LDAP value allows -> private key path
 
 
 def setUpModule():
-    global LDAP_D, TMP, CAROL_KEY
+    global LDAP_D, TMP, CAROL_KEY, DAVE_KEYS
     sgtest.require_build(None)
     if not (sgtest.PLUGIN_DIR / "auth-ldap.so").exists():
         raise unittest.SkipTest("auth-ldap.so not built")
@@ -39,7 +40,15 @@ def setUpModule():
     pub = CAROL_KEY.with_suffix(".pub").read_text().strip()
     LDAP_D = fx.Slapd(TMP)
     LDAP_D.start()
-    LDAP_D.add_users(fx.DEFAULT_USERS, keys={"carol": [pub.replace("sgtest", "carol@laptop")]})
+    options = {"elsewhere": 'from="10.0.0.0/8,192.0.2.1"',
+               "restricted": 'restrict,command="info"',
+               "tunnel": 'tunnel="1"'}
+    dave = []
+    for what, opt in options.items():
+        DAVE_KEYS[what] = sgtest.keygen(TMP / ("id_dave_" + what))
+        dave.append("%s %s" % (opt, DAVE_KEYS[what].with_suffix(".pub").read_text().strip()))
+    LDAP_D.add_users(fx.DEFAULT_USERS, keys={"carol": [pub.replace("sgtest", "carol@laptop")],
+                                             "dave": dave})
 
 
 def tearDownModule():
@@ -212,6 +221,33 @@ class TestPublicKey(LdapCase):
         # a key that is nowhere
         other = sgtest.keygen(gw.tmp / "id_other")
         self.assertRefused(gw.ssh("carol", "info", opts=["-i", str(other)]))
+
+
+    def test_key_values_with_options(self):
+        """sshPublicKey values are authorized_keys lines: their options are
+        honoured (from=, restrict, command=) or, when sshgate cannot honour
+        one (tunnel=), the value is skipped."""
+        gw = self.gateway()
+        # from="10.0.0.0/8,192.0.2.1": not from 127.0.0.1
+        self.assertRefused(gw.ssh("dave", "info", opts=["-i", str(DAVE_KEYS["elsewhere"])]))
+        self.assertIn('key value 0 of "dave" refused', gw.log())
+        # restrict,command="info": the forced command runs whatever the client
+        # asks for ...
+        r = gw.ssh("dave", "exit 3", opts=["-i", str(DAVE_KEYS["restricted"])])
+        self.assertIn("pty=0", self.assertLogin(r, "user=dave", "method=publickey"))
+        self.assertIn("exec 'exit 3' replaced by the credential's forced command 'info'",
+                      gw.log())
+        # ... and no pty is given (OpenSSH's client gives up when -tt fails)
+        r = gw.ssh("dave", "info", opts=["-tt", "-i", str(DAVE_KEYS["restricted"])])
+        self.assertIn(b"PTY allocation request failed", r.stderr)
+        self.assertNotIn(b"user=dave", r.stdout)
+        self.assertIn("pty-req refused: not permitted by the credential (no-pty)", gw.log())
+        # tunnel="1": skipped, never matches
+        self.assertRefused(gw.ssh("dave", "info", opts=["-i", str(DAVE_KEYS["tunnel"])]))
+        self.assertIn('key value 2 of "dave" skipped', gw.log())
+        # an unrestricted key of another user still gets a pty
+        r = gw.ssh("carol", "info", opts=["-tt", "-i", str(CAROL_KEY)])
+        self.assertIn("pty=1", self.assertLogin(r, "user=carol"))
 
 
 class TestGroupsRoutes(LdapCase):

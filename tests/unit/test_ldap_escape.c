@@ -225,9 +225,33 @@ static void test_user_names(void **state)
 #define KEY_A "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVhc3Rlcl9lZ2dfYmFzZTY0X2tleV9ibG9i"
 #define KEY_B "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG90aGVyX2tleV9ibG9iX2Zvcl90ZXN0aW5n"
 
+/* Match `value` against `offered` ("type base64"); the entry is released. */
+static enum sg_key_match km_len(const char *offered, const char *value, size_t vlen,
+                                struct ak_restrict *restr_out, char **from_out)
+{
+    struct ak_key offer, entry;
+    char why[128];
+    assert_int_equal(ak_parse_public_key(offered, strlen(offered), &offer, why, sizeof(why)),
+                     AK_OK);
+    enum sg_key_match m = sg_ldap_key_match(&offer, value, vlen, &entry, why, sizeof(why));
+    if (m == SG_KEY_MATCH) {
+        if (restr_out)
+            ak_restrict_move(restr_out, &entry.restr);
+        if (from_out)
+            *from_out = entry.from ? strdup(entry.from) : NULL;
+    } else {
+        assert_null(entry.blob); /* cleared on every other result */
+        if (m != SG_KEY_NOMATCH)
+            assert_true(why[0] != '\0'); /* a reason for the log */
+    }
+    ak_key_clear(&entry);
+    ak_key_clear(&offer);
+    return m;
+}
+
 static enum sg_key_match km(const char *offered, const char *value)
 {
-    return sg_ldap_key_match(offered, strlen(offered), value, strlen(value));
+    return km_len(offered, value, strlen(value), NULL, NULL);
 }
 
 static void test_keys(void **state)
@@ -237,17 +261,45 @@ static void test_keys(void **state)
     assert_int_equal(km(KEY_A " me@host", KEY_A " other comment"), SG_KEY_MATCH);
     assert_int_equal(km(KEY_A, "  " KEY_A "\n"), SG_KEY_MATCH);
     assert_int_equal(km(KEY_A, KEY_B), SG_KEY_NOMATCH);
+    /* the type inside the blob must be the written type */
     assert_int_equal(
         km(KEY_A, "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGVhc3Rlcl9lZ2dfYmFzZTY0X2tleV9ibG9i"),
-        SG_KEY_NOMATCH);
-    assert_int_equal(km(KEY_A, "from=\"10.0.0.1\" " KEY_A), SG_KEY_OPTIONS);
-    assert_int_equal(km(KEY_A, "restrict " KEY_A), SG_KEY_OPTIONS);
+        SG_KEY_BAD);
     assert_int_equal(km(KEY_A, ""), SG_KEY_BAD);
+    assert_int_equal(km(KEY_A, "# " KEY_A), SG_KEY_BAD);
     assert_int_equal(km(KEY_A, "ssh-ed25519"), SG_KEY_BAD);
     assert_int_equal(km(KEY_A, "ssh-ed25519 not*base64"), SG_KEY_BAD);
-    assert_int_equal(km("garbage", KEY_A), SG_KEY_BAD);
-    assert_int_equal(sg_ldap_key_match(KEY_A, strlen(KEY_A), KEY_A "\0x", strlen(KEY_A) + 2),
-                     SG_KEY_BAD);
+    assert_int_equal(km_len(KEY_A, KEY_A "\0x", strlen(KEY_A) + 2, NULL, NULL), SG_KEY_BAD);
+    assert_int_equal(km(KEY_A, "from=\"10.0.0.1 " KEY_A), SG_KEY_BAD); /* open quote */
+    /* options the host cannot honour never match (fail closed) */
+    assert_int_equal(km(KEY_A, "tunnel=\"1\" " KEY_A), SG_KEY_UNSUPPORTED);
+    assert_int_equal(km(KEY_A, "frobnicate " KEY_A), SG_KEY_UNSUPPORTED);
+}
+
+/* Values with authorized_keys options match and carry the options. */
+static void test_key_options(void **state)
+{
+    struct ak_restrict r = {0};
+    char *from = NULL;
+    (void)state;
+    assert_int_equal(km_len(KEY_A, "from=\"10.0.0.0/8\" " KEY_A,
+                            strlen("from=\"10.0.0.0/8\" " KEY_A), &r, &from),
+                     SG_KEY_MATCH);
+    assert_string_equal(from, "10.0.0.0/8");
+    assert_false(ak_restrict_any(&r));
+    free(from);
+    from = NULL;
+    const char *v = "restrict,pty,permitopen=\"db:5432\",command=\"backup --now\" " KEY_A " c";
+    assert_int_equal(km_len(KEY_A, v, strlen(v), &r, &from), SG_KEY_MATCH);
+    assert_null(from);
+    assert_int_equal(r.flags, AK_RESTRICT_PORT_FORWARDING);
+    assert_int_equal(r.n_open, 1);
+    assert_string_equal(r.open[0], "db:5432");
+    assert_string_equal(r.command, "backup --now");
+    ak_restrict_clear(&r);
+    /* a value with options for another key is still no match */
+    v = "restrict " KEY_B;
+    assert_int_equal(km_len(KEY_A, v, strlen(v), &r, NULL), SG_KEY_NOMATCH);
 }
 
 /* ---- config -------------------------------------------------------------- */
@@ -354,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_first_rdn),
         cmocka_unit_test(test_user_names),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_key_options),
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_modes),
         cmocka_unit_test(test_config_errors),

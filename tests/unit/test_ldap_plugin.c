@@ -78,6 +78,12 @@ static void fill_user(const char *user, struct sg_ldap_result *r)
     add(&r->user.attr_values, &r->user.n_attrs, "x@example.org");
     if (strcmp(user, "carol") == 0)
         add(&r->user.keys, &r->user.n_keys, KEY_CAROL " carol@laptop");
+    if (strcmp(user, "erin") == 0) { /* values with authorized_keys options */
+        add(&r->user.keys, &r->user.n_keys, "from=\"10.0.0.0/8\" " KEY_CAROL " office");
+        add(&r->user.keys, &r->user.n_keys, "tunnel=\"0\" " KEY_OTHER);
+        add(&r->user.keys, &r->user.n_keys,
+            "restrict,permitopen=\"db:5432\",command=\"backup\" " KEY_CAROL " anywhere");
+    }
 }
 
 void sg_ldap_authenticate(struct sg_ldap_client *cl, const char *user, size_t ulen,
@@ -109,7 +115,7 @@ void sg_ldap_lookup(struct sg_ldap_client *cl, const char *user, size_t ulen,
     if (strcmp(user, "down") == 0) {
         res->status = SG_LDAP_ERROR;
         snprintf(res->why, sizeof(res->why), "timed out");
-    } else if (strcmp(user, "alice") && strcmp(user, "carol")) {
+    } else if (strcmp(user, "alice") && strcmp(user, "carol") && strcmp(user, "erin")) {
         res->status = SG_LDAP_NO_USER;
     } else {
         res->status = SG_LDAP_OK;
@@ -150,6 +156,10 @@ static struct {
     sg_done_fn done;
     void *arg;
     uint64_t now;
+    int restricts;           /* conn_restrict calls */
+    unsigned restrict_flags; /* of the last one */
+    char restrict_open[64], restrict_command[64];
+    int restrict_answer;     /* what conn_restrict returns */
 } H;
 
 static sg_conn *const CONN = (sg_conn *)0x1;
@@ -209,6 +219,28 @@ static uint64_t h_now(void)
     return H.now;
 }
 
+static int h_conn_info(sg_conn *c, struct sg_conn_info *out)
+{
+    assert_ptr_equal(c, CONN);
+    memset(out, 0, out->size);
+    out->size = sizeof(*out);
+    out->peer_address = "127.0.0.1";
+    out->peer_port = 40000;
+    out->user = "";
+    return 0;
+}
+static int h_conn_restrict(sg_conn *c, const struct sg_restrictions *r)
+{
+    assert_ptr_equal(c, CONN);
+    H.restricts++;
+    H.restrict_flags = r->flags;
+    snprintf(H.restrict_open, sizeof(H.restrict_open), "%s",
+             r->permit_open && r->permit_open[0] ? r->permit_open[0] : "");
+    snprintf(H.restrict_command, sizeof(H.restrict_command), "%s",
+             r->force_command ? r->force_command : "");
+    return H.restrict_answer;
+}
+
 static const struct sg_host host = {
     .size = sizeof(struct sg_host),
     .abi_major = SG_PLUGIN_ABI_MAJOR,
@@ -221,6 +253,8 @@ static const struct sg_host host = {
     .complete = h_complete,
     .queue_work = h_queue_work,
     .now_ms = h_now,
+    .conn_info = h_conn_info,
+    .conn_restrict = h_conn_restrict,
 };
 
 /* Run the queued job: work (the "pool thread"), then done (the "loop"). */
@@ -398,6 +432,37 @@ static void test_publickey_cache(void **state)
     assert_int_equal(n_lookup_calls, 5);
 }
 
+/* Key values with authorized_keys options: from= is checked against the
+ * peer (127.0.0.1 here), an unsupported option skips the value, and the
+ * restrictions of the value that matched go to the host at the signature
+ * stage only. */
+static void test_publickey_options(void **state)
+{
+    assert_int_equal(auth("erin", "publickey", KEY_CAROL, strlen(KEY_CAROL), true, false),
+                     SG_AGAIN);
+    run_pool();
+    assert_int_equal(H.last_result, SG_OK);
+    assert_int_equal(H.restricts, 0); /* a probe applies nothing */
+    assert_non_null(strstr(H.log, "key value 0 of \"erin\" refused"));
+    assert_int_equal(
+        auth("erin", "publickey", KEY_CAROL, strlen(KEY_CAROL), false, false), SG_OK);
+    assert_int_equal(H.restricts, 1);
+    assert_int_equal(H.restrict_flags, SG_RESTRICT_PTY | SG_RESTRICT_PORT_FORWARDING);
+    assert_string_equal(H.restrict_open, "db:5432");
+    assert_string_equal(H.restrict_command, "backup");
+    assert_int_equal(H.n_groups, 2);
+    /* the value with tunnel= never matches */
+    assert_int_equal(auth("erin", "publickey", KEY_OTHER, strlen(KEY_OTHER), true, false),
+                     SG_DECLINED);
+    assert_non_null(strstr(H.log, "key value 1 of \"erin\" skipped"));
+    /* the host refuses the restrictions: the key is refused */
+    H.restrict_answer = SG_E_INVAL;
+    assert_int_equal(
+        auth("erin", "publickey", KEY_CAROL, strlen(KEY_CAROL), false, false), SG_DENY);
+    assert_non_null(strstr(H.log, "not accepted by the host"));
+    assert_int_equal(n_lookup_calls, 1);
+}
+
 static void test_kbdint(void **state)
 {
     assert_int_equal(auth("alice", "keyboard-interactive", "", 0, false, true), SG_DECLINED);
@@ -458,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_password_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authoritative, setup_authoritative, teardown),
         cmocka_unit_test_setup_teardown(test_immediate_denials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publickey_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publickey_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kbdint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_while_running, setup, teardown),
