@@ -19,6 +19,7 @@ struct addr {
 static int addr_parse(const char *s, size_t len, struct addr *out)
 {
     char buf[ADDR_TEXT_MAX];
+    memset(out, 0, sizeof *out); /* an IPv4 address fills 4 of the 16 bytes */
     if (len == 0 || len >= sizeof buf)
         return -1;
     memcpy(buf, s, len);
