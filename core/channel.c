@@ -38,6 +38,14 @@
 
 static void fire_closed(struct sg_chan *h);
 
+/* A request libssh queued holds a pointer to its channel: a channel is freed
+ * only when no request read so far can still be waiting in libssh's queue
+ * (the last drain emptied it and libssh has not read input since). */
+static bool msgs_settled(const struct sg_conn *c)
+{
+    return c->msgq_empty && !c->drain_pending;
+}
+
 /* ---- lookup / lifecycle --------------------------------------------------- */
 static struct sg_chan *chan_new(struct sg_conn *c, const char *type)
 {
@@ -766,7 +774,12 @@ static void handle_channel_request(struct sg_conn *c, struct sg_chan *h, ssh_mes
 void sg_channel_request_message(struct sg_conn *c, ssh_message m)
 {
     struct sg_chan *h = chan_find(c, ssh_message_channel_request_channel(m));
-    if (!h || h->close_sent || h->remote_closed) {
+    if (!h) { /* not a channel of ours (any more): libssh's reply would read it */
+        SG_DBG(c->id, "channel request for a freed channel dropped");
+        ssh_message_free(m);
+        return;
+    }
+    if (h->close_sent || h->remote_closed) {
         ssh_message_reply_default(m);
         ssh_message_free(m);
         return;
@@ -1300,6 +1313,10 @@ static void chan_after(struct sg_chan *h)
         } else {
             return;
         }
+    }
+    if ((h->fwd_failed || h->remote_closed) && !c->closing && !msgs_settled(c)) {
+        sg_conn_touch(c); /* freed once the requests libssh queued for it are handled */
+        return;
     }
     if (h->fwd_failed) {
         SG_VERB(c->id, "forwarded-tcpip to %s:%d refused by the client", h->fwd_addr, h->fwd_port);

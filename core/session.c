@@ -237,11 +237,26 @@ static void fire_connected(struct sg_conn *c)
     sg_fire_status(c, "%s", desc);
 }
 
+/* Handle the requests libssh queued, at most 256 per call (fairness between
+ * connections). What is left is drained in the next rounds (drain_pending),
+ * and conn_io_cb reads no input until the queue is empty: libssh's queue has
+ * no bound of its own, so a client pipelining small requests would
+ * otherwise grow it by thousands per read while only 256 were handled. */
 static void drain_messages(struct sg_conn *c)
 {
-    ssh_message m;
     int budget = 256;
-    while (!c->closing && budget-- > 0 && (m = ssh_message_get(c->ssh)) != NULL) {
+    c->msgq_empty = false;
+    while (!c->closing) {
+        if (budget-- == 0) {
+            c->drain_pending = true;
+            sg_conn_touch(c);
+            return;
+        }
+        ssh_message m = ssh_message_get(c->ssh);
+        if (!m) {
+            c->msgq_empty = true;
+            return;
+        }
         if (!c->connected_fired)
             fire_connected(c);
         sg_handle_message(c, m);
@@ -362,8 +377,10 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
             free(c->kexwatch);
             c->kexwatch = NULL;
         }
-        for (int i = 0; i < 64 && !c->closing; i++) {
+        drain_messages(c); /* requests left from an earlier round come first */
+        for (int i = 0; i < 64 && !c->closing && c->msgq_empty; i++) {
             int rc = ssh_event_dopoll(c->event, 0);
+            drain_messages(c); /* at most one read (4 KiB) of requests queued */
             if (rc == SSH_ERROR) {
                 int st = ssh_get_status(c->ssh);
                 if (st & (SSH_CLOSED | SSH_CLOSED_ERROR)) {

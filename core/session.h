@@ -75,6 +75,7 @@ struct sg_conn {
     int dispatch_depth;
     int in_libssh_call;       /* >0: a host call is inside libssh (input is held back) */
     bool drain_pending;       /* libssh may have queued requests outside conn_io_cb */
+    bool msgq_empty;          /* the last drain emptied libssh's message queue */
 
     /* auth */
     char *user;

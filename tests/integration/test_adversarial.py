@@ -507,6 +507,30 @@ class PostAuth(Base):
 
 # ======================================================================= floods
 class Floods(Base):
+    def test_pipelined_requests_keep_memory_bounded(self):
+        """150,000 small channel and global requests sent without waiting
+        (about 5 MB): libssh queues every request it reads and its queue has
+        no bound, so the worker reads no more input while requests are
+        queued. Memory stays flat and the connection answers a new channel
+        open at once (before: the worker grew by ~40 MB, and the open waited
+        behind the queue, which only moved when more input arrived)."""
+        gw = gateway(self).start()
+        probe = Probe(gw)
+        t = self.client(gw)
+        ch = t.open_session(timeout=5)
+        ch.exec_command("cat")
+        for i in range(150000):
+            if i % 3:
+                rawssh.send(t, rawssh.MSG_CHANNEL_REQUEST, ch.remote_chanid, "env", False, "K", "V")
+            else:
+                rawssh.send(t, rawssh.MSG_GLOBAL_REQUEST, "keepalive@openssh.com", False)
+        c2 = t.open_session(timeout=10)
+        c2.exec_command("exit 3")
+        self.assertEqual(c2.recv_exit_status(), 3)
+        echo_roundtrip(self, ch)
+        rawssh.hangup(t)
+        probe.check(self)
+
     def test_sessions_beyond_max_sessions_refused(self):
         gw = gateway(self, {"max_sessions": 4}).start()
         probe = Probe(gw)
