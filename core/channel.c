@@ -38,12 +38,35 @@
 
 static void fire_closed(struct sg_chan *h);
 
-/* A request libssh queued holds a pointer to its channel: a channel is freed
- * only when no request read so far can still be waiting in libssh's queue
- * (the last drain emptied it and libssh has not read input since). */
-static bool msgs_settled(const struct sg_conn *c)
+/* A request libssh queued holds a pointer to its channel, and libssh's reply
+ * to it reads the channel. So the libssh channel of a channel that ended is
+ * freed at once only when no request can be waiting in libssh's queue (the
+ * last drain emptied it and libssh read no input since); otherwise it is
+ * kept, out of our list (its requests are dropped, see
+ * sg_channel_request_message), until a drain finds the queue empty. */
+static void drop_libssh_channel(struct sg_conn *c, struct sg_chan *h)
 {
-    return c->msgq_empty && !c->drain_pending;
+    ssh_channel ch = h->ch;
+    h->ch = NULL;
+    if (c->msgq_empty && !c->drain_pending) {
+        ssh_channel_free(ch);
+        return;
+    }
+    ssh_remove_channel_callbacks(ch, &h->cbs); /* they point at h, freed next */
+    ssh_channel *v = realloc(c->ended_chans, (c->n_ended_chans + 1) * sizeof(*v));
+    if (!v)
+        return; /* libssh frees it with the session */
+    c->ended_chans = v;
+    c->ended_chans[c->n_ended_chans++] = ch;
+}
+
+void sg_channels_reap(struct sg_conn *c, bool free_them)
+{
+    for (size_t i = 0; free_them && i < c->n_ended_chans; i++)
+        ssh_channel_free(c->ended_chans[i]);
+    free(c->ended_chans);
+    c->ended_chans = NULL;
+    c->n_ended_chans = 0;
 }
 
 /* ---- lookup / lifecycle --------------------------------------------------- */
@@ -1314,15 +1337,10 @@ static void chan_after(struct sg_chan *h)
             return;
         }
     }
-    if ((h->fwd_failed || h->remote_closed) && !c->closing && !msgs_settled(c)) {
-        sg_conn_touch(c); /* freed once the requests libssh queued for it are handled */
-        return;
-    }
     if (h->fwd_failed) {
         SG_VERB(c->id, "forwarded-tcpip to %s:%d refused by the client", h->fwd_addr, h->fwd_port);
         fire_closed(h);
-        ssh_channel_free(h->ch);
-        h->ch = NULL;
+        drop_libssh_channel(c, h);
         chan_free(h);
         return;
     }
@@ -1358,8 +1376,7 @@ static void chan_after(struct sg_chan *h)
         if (h->ch) {
             if (!h->close_sent)
                 ssh_channel_close(h->ch);
-            ssh_channel_free(h->ch);
-            h->ch = NULL;
+            drop_libssh_channel(c, h);
         }
         chan_free(h);
         return;
@@ -1381,6 +1398,7 @@ void sg_channels_after_dispatch(struct sg_conn *c)
 
 void sg_channels_teardown(struct sg_conn *c)
 {
+    sg_channels_reap(c, false); /* ssh_free releases them */
     while (c->chans) {
         struct sg_chan *h = c->chans;
         fire_closed(h);

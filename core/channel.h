@@ -70,6 +70,9 @@ void sg_channel_request_message(struct sg_conn *c, ssh_message m);
 void sg_global_forward_request(struct sg_conn *c, ssh_message m);
 void sg_channels_after_dispatch(struct sg_conn *c);
 void sg_channels_teardown(struct sg_conn *c);
+/* Free (free_them) or forget the libssh channels of ended channels that were
+ * kept while libssh's request queue could still point at them. */
+void sg_channels_reap(struct sg_conn *c, bool free_them);
 void sg_forwards_teardown(struct sg_conn *c);
 
 /* host->complete for channel opens, channel requests and tunnels. */

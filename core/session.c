@@ -255,6 +255,8 @@ static void drain_messages(struct sg_conn *c)
         ssh_message m = ssh_message_get(c->ssh);
         if (!m) {
             c->msgq_empty = true;
+            if (c->n_ended_chans)
+                sg_channels_reap(c, true); /* no queued request points at them now */
             return;
         }
         if (!c->connected_fired)

@@ -76,6 +76,8 @@ struct sg_conn {
     int in_libssh_call;       /* >0: a host call is inside libssh (input is held back) */
     bool drain_pending;       /* libssh may have queued requests outside conn_io_cb */
     bool msgq_empty;          /* the last drain emptied libssh's message queue */
+    ssh_channel *ended_chans; /* libssh channels kept until that queue is empty */
+    size_t n_ended_chans;
 
     /* auth */
     char *user;
