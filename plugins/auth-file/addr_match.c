@@ -84,43 +84,44 @@ static bool glob_match(const char *s, size_t slen, const char *p, size_t plen)
     return pi == plen;
 }
 
+/* A CIDR entry "addr/prefix" (host bits must be zero, as OpenSSH wants) or
+ * an exact address. 1 match, 0 no match, -1 malformed. */
+static int cidr_match(const struct addr *peer, const struct addr *peer4, const char *e,
+                      size_t elen)
+{
+    const char *slash = memchr(e, '/', elen);
+    size_t alen = slash ? (size_t)(slash - e) : elen, plen = slash ? elen - alen - 1 : 0;
+    struct addr net;
+    if (addr_parse(e, alen, &net) != 0 || (slash && (plen == 0 || plen > 3)))
+        return -1;
+    int max = net.family == AF_INET ? 32 : 128, prefix = slash ? 0 : max;
+    for (size_t i = 0; i < plen; i++) {
+        char c = slash[1 + i];
+        if (c < '0' || c > '9')
+            return -1;
+        prefix = prefix * 10 + (c - '0');
+    }
+    if (prefix > max)
+        return -1;
+    struct addr masked = net;
+    for (int bit = prefix; bit < max; bit++)
+        masked.b[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+    if (memcmp(masked.b, net.b, sizeof net.b) != 0)
+        return -1;
+    if (addr_in_net(peer, &net, prefix))
+        return 1;
+    return peer4 && addr_in_net(peer4, &net, prefix) ? 1 : 0;
+}
+
 /* One entry (without '!'). 1 match, 0 no match, -1 malformed. */
 static int entry_match(const struct addr *peer, const struct addr *peer4, const char *peer_text,
                        const char *e, size_t elen)
 {
-    const char *slash = memchr(e, '/', elen);
-    if (slash) {
-        struct addr net;
-        size_t alen = (size_t)(slash - e), plen = elen - alen - 1;
-        if (addr_parse(e, alen, &net) != 0 || plen == 0 || plen > 3)
-            return -1;
-        int prefix = 0;
-        for (size_t i = 0; i < plen; i++) {
-            char c = slash[1 + i];
-            if (c < '0' || c > '9')
-                return -1;
-            prefix = prefix * 10 + (c - '0');
-        }
-        int max = net.family == AF_INET ? 32 : 128;
-        if (prefix > max)
-            return -1;
-        /* OpenSSH refuses a CIDR whose host bits are set: do the same. */
-        struct addr masked = net;
-        for (int bit = prefix; bit < max; bit++)
-            masked.b[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
-        if (memcmp(masked.b, net.b, sizeof net.b) != 0)
-            return -1;
-        if (addr_in_net(peer, &net, prefix))
-            return 1;
-        return peer4 && addr_in_net(peer4, &net, prefix) ? 1 : 0;
-    }
+    if (memchr(e, '/', elen))
+        return cidr_match(peer, peer4, e, elen);
     struct addr exact;
-    if (!memchr(e, '*', elen) && !memchr(e, '?', elen) && addr_parse(e, elen, &exact) == 0) {
-        int bits = exact.family == AF_INET ? 32 : 128;
-        if (addr_in_net(peer, &exact, bits))
-            return 1;
-        return peer4 && addr_in_net(peer4, &exact, bits) ? 1 : 0;
-    }
+    if (!memchr(e, '*', elen) && !memchr(e, '?', elen) && addr_parse(e, elen, &exact) == 0)
+        return cidr_match(peer, peer4, e, elen);
     if (glob_match(peer_text, strlen(peer_text), e, elen))
         return 1;
     if (peer4) {
@@ -173,6 +174,29 @@ int addr_match_list(const char *peer_text, const char *list)
         if (!comma)
             break;
         s = comma + 1;
+    }
+    return result;
+}
+
+int addr_match_cidr_list(const char *peer_text, const char *list)
+{
+    struct addr peer, peer4;
+    const struct addr *p4 = NULL;
+    int result = ADDR_MATCH_NO;
+
+    if (!peer_text || !list || addr_parse(peer_text, strlen(peer_text), &peer) != 0)
+        return ADDR_MATCH_ERROR;
+    if (addr_unmap_v4(&peer, &peer4))
+        p4 = &peer4;
+    for (const char *s = list; s;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        int m = len ? cidr_match(&peer, p4, s, len) : -1;
+        if (m < 0)
+            return ADDR_MATCH_ERROR; /* one bad entry spoils the list */
+        if (m == 1)
+            result = ADDR_MATCH_YES;
+        s = comma ? comma + 1 : NULL;
     }
     return result;
 }

@@ -27,4 +27,10 @@ enum {
 
 int addr_match_list(const char *peer, const char *list);
 
+/* A certificate's source-address list: comma-separated CIDR blocks or exact
+ * addresses only (no globs, no '!', no blanks). Every entry must be well
+ * formed, host bits zero, or the result is ADDR_MATCH_ERROR (the whole list
+ * is checked, also after a match). ADDR_MATCH_YES or ADDR_MATCH_NO otherwise. */
+int addr_match_cidr_list(const char *peer, const char *list);
+
 #endif

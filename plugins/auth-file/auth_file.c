@@ -11,6 +11,7 @@
 #include "authorized_keys.h"
 #include "keyfile.h"
 #include "pwverify.h"
+#include "usercert.h"
 #include "userdb.h"
 
 #include <plugin.h>
@@ -35,6 +36,7 @@ struct af_state {
     char *passwd_file;
     char *keys_dir;     /* authorized_keys_dir */
     char *keys_pattern; /* authorized_keys_file */
+    char *ca_file;      /* trusted_user_ca_keys */
     bool reload;
     char dummy_hash[CRYPT_GENSALT_OUTPUT_SIZE]; /* for unknown users: same cost, never matches */
     struct udb *db;
@@ -51,7 +53,7 @@ struct af_conn {
     struct af_job *jobs; /* pending work items of this connection */
 };
 
-enum af_job_kind { JOB_PASSWORD, JOB_KBDINT, JOB_PUBKEY };
+enum af_job_kind { JOB_PASSWORD, JOB_KBDINT, JOB_PUBKEY, JOB_CERT };
 
 struct af_job {
     struct af_state *st;
@@ -70,6 +72,10 @@ struct af_job {
     char *peer;
     char *paths[2];
     time_t now;
+    /* certificate */
+    struct uc_cert cert;
+    char *ca_file;      /* trusted_user_ca_keys, or NULL */
+    const char *anchor; /* where the CA key was found (a path of the job) */
     /* results (written by the work function) */
     bool ok;
     bool file_found;
@@ -108,6 +114,8 @@ static void job_free(struct af_job *j)
         free(j->password);
     }
     ak_key_clear(&j->offered);
+    uc_cert_clear(&j->cert);
+    free(j->ca_file);
     ak_restrict_clear(&j->restr);
     free(j->peer);
     free(j->paths[0]);
@@ -192,7 +200,76 @@ static bool af_restrict(struct af_state *st, sg_conn *conn, const struct ak_rest
     return rc == AK_HOST_OK;
 }
 
+/* Accept a certificate that a trust anchor vouched for: its restrictions
+ * and the anchor line's (`r`, extended here) go to the host together.
+ * Returns false if the attempt must be refused (logged). */
+static bool cert_accept(struct af_state *st, sg_conn *conn, const char *user,
+                        const struct uc_cert *cert, struct ak_restrict *r, bool is_probe)
+{
+    char why[200];
+    int rc = uc_restrict_add(r, cert, why, sizeof why);
+    if (rc != AK_OK) {
+        st->host->log(st->self, conn, SG_LOG_INFO, "certificate for %s refused: %s", user,
+                      rc == AK_ERR_NOMEM ? "out of memory" : why);
+        return false;
+    }
+    return af_restrict(st, conn, r, is_probe);
+}
+
+static void log_untrusted(struct af_state *st, sg_conn *conn, const char *user,
+                          const struct uc_cert *cert)
+{
+    char fp[64];
+    uc_ca_fingerprint(cert, fp, sizeof fp);
+    st->host->log(st->self, conn, SG_LOG_INFO,
+                  "certificate for %s refused: no trusted CA key vouches for it (CA %s %s)", user,
+                  cert->ca.type, fp);
+}
+
+static const char *job_label(const struct af_job *j)
+{
+    switch (j->kind) {
+    case JOB_PUBKEY:
+        return j->is_probe ? "publickey probe" : "publickey";
+    case JOB_CERT:
+        return j->is_probe ? "certificate probe" : "certificate";
+    case JOB_KBDINT:
+        return "keyboard-interactive response";
+    case JOB_PASSWORD:
+        break;
+    }
+    return "password";
+}
+
 /* ---- work pool ------------------------------------------------------------ */
+
+/* A certificate: a cert-authority line in the user's authorized_keys files,
+ * else the trusted_user_ca_keys file (for a user known by now). */
+static void cert_work(struct af_job *j)
+{
+    for (int i = 0; i < 2 && !j->ok; i++) {
+        if (!j->paths[i])
+            continue;
+        int r = kf_scan_ca(j->paths[i], KF_CA_AUTHORIZED_KEYS, &j->cert, j->user, j->peer, j->now,
+                           &j->log, &j->restr);
+        if (r != KF_MISSING)
+            j->file_found = true;
+        if (r == KF_MATCH) {
+            j->ok = true;
+            j->anchor = j->paths[i];
+        }
+    }
+    if (j->ok || !j->ca_file || !(j->user_known || j->file_found))
+        return;
+    int r = kf_scan_ca(j->ca_file, KF_CA_TRUSTED_FILE, &j->cert, j->user, j->peer, j->now,
+                       &j->log, &j->restr);
+    if (r == KF_MISSING)
+        kf_log_add(&j->log, "%s: no such file (trusted_user_ca_keys)", j->ca_file);
+    if (r == KF_MATCH) {
+        j->ok = true;
+        j->anchor = j->ca_file;
+    }
+}
 
 static void job_work_cb(void *arg)
 {
@@ -212,6 +289,9 @@ static void job_work_cb(void *arg)
             if (r == KF_MATCH)
                 j->ok = true;
         }
+        break;
+    case JOB_CERT:
+        cert_work(j);
         break;
     }
 }
@@ -242,27 +322,31 @@ static void job_done_cb(void *arg)
         result = SG_DENY;
     else
         result = SG_DECLINED;
+    bool key_job = j->kind == JOB_PUBKEY || j->kind == JOB_CERT;
     if (result == SG_OK) {
         /* the users may have been reloaded while the work ran: a user that
          * was disabled, removed or got a new password meanwhile is refused */
         const struct udb_user *u = udb_find(st->db, j->user);
-        if (j->kind == JOB_PUBKEY
-                ? (u && u->disabled)
-                : (!u || u->disabled || !u->password || strcmp(u->password, j->hash) != 0))
+        if (key_job ? (u && u->disabled)
+                    : (!u || u->disabled || !u->password || strcmp(u->password, j->hash) != 0))
             result = SG_DENY;
     }
     if (result == SG_OK && j->kind == JOB_PUBKEY && j->conn &&
         !af_restrict(st, j->conn, &j->restr, j->is_probe))
         result = SG_DENY;
+    if (result == SG_OK && j->kind == JOB_CERT && j->conn &&
+        !cert_accept(st, j->conn, j->user, &j->cert, &j->restr, j->is_probe))
+        result = SG_DENY;
+    if (!j->ok && j->kind == JOB_CERT && result == SG_DENY && j->conn)
+        log_untrusted(st, j->conn, j->user, &j->cert);
 
     if (j->conn) {
-        const char *what = j->kind == JOB_PUBKEY   ? (j->is_probe ? "publickey probe" : "publickey")
-                           : j->kind == JOB_KBDINT ? "keyboard-interactive response"
-                                                   : "password";
-        st->host->log(st->self, j->conn, SG_LOG_VERBOSE, "%s for %s: %s", what, j->user,
+        st->host->log(st->self, j->conn, SG_LOG_VERBOSE, "%s for %s: %s%s%s", job_label(j), j->user,
                       result == SG_OK     ? "accepted"
                       : result == SG_DENY ? "refused"
-                                          : "unknown user");
+                                          : "unknown user",
+                      result == SG_OK && j->anchor ? ", CA key in " : "",
+                      result == SG_OK && j->anchor ? j->anchor : "");
         if (result == SG_OK && j->kind == JOB_KBDINT) {
             struct af_conn *c = conn_ctx(st, j->conn, true);
             if (c) {
@@ -270,7 +354,7 @@ static void job_done_cb(void *arg)
                 c->kbd_user = strdup(j->user);
             }
         }
-        if (result == SG_OK && (j->kind == JOB_PASSWORD || (j->kind == JOB_PUBKEY && !j->is_probe)))
+        if (result == SG_OK && (j->kind == JOB_PASSWORD || (key_job && !j->is_probe)))
             af_apply_user(st, j->conn, j->user);
     }
     st->host->complete(j->req, result, NULL);
@@ -376,15 +460,135 @@ static const struct ak_key *key_in_user(const struct udb_user *u, const struct a
                                         sg_conn *conn)
 {
     for (size_t i = 0; u && i < u->n_keys; i++) {
-        if (!ak_key_same(&u->keys[i], k))
-            continue;
         char why[300];
+        if (!ak_key_authorizes(&u->keys[i], k)) {
+            if (ak_key_same(&u->keys[i], k))
+                st->host->log(st->self, conn, SG_LOG_INFO,
+                              "users_file key %zu of %s refused: a cert-authority key only signs "
+                              "certificates",
+                              i, u->name);
+            continue;
+        }
         if (ak_key_options_allow(&u->keys[i], peer, now, why, sizeof why))
             return &u->keys[i];
         st->host->log(st->self, conn, SG_LOG_INFO, "users_file key %zu of %s refused: %s", i,
                       u->name, why);
     }
     return NULL;
+}
+
+/* The users_file cert-authority entry that vouches for `cert`, or NULL. */
+static const struct ak_key *ca_in_user(const struct udb_user *u, const struct uc_cert *cert,
+                                       const char *peer, time_t now, struct af_state *st,
+                                       sg_conn *conn)
+{
+    for (size_t i = 0; u && i < u->n_keys; i++) {
+        char why[300];
+        if (uc_vouches(&u->keys[i], true, cert, u->name, peer, now, why, sizeof why))
+            return &u->keys[i];
+        if (why[0])
+            st->host->log(st->self, conn, SG_LOG_INFO, "users_file CA key %zu of %s refused: %s",
+                          i, u->name, why);
+    }
+    return NULL;
+}
+
+/* The peer's numeric address ("" if unknown); borrowed until the
+ * connection ends. */
+static const char *conn_peer(struct af_state *st, sg_conn *conn)
+{
+    struct sg_conn_info info;
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    if (st->host->conn_info(conn, &info) == 0 && info.peer_address)
+        return info.peer_address;
+    return "";
+}
+
+/* A job that reads the user's authorized_keys files: peer, time, paths. */
+static struct af_job *key_job_new(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev,
+                                  enum af_job_kind kind, const char *peer, time_t now)
+{
+    struct af_job *j = job_new(st, conn, ev, kind);
+    if (!j || !(j->peer = strdup(peer)))
+        goto fail;
+    j->user_known = udb_find(st->db, ev->user) != NULL;
+    j->now = now;
+    if (st->keys_dir) {
+        size_t n = strlen(st->keys_dir) + strlen(ev->user) + 2;
+        if (!(j->paths[0] = malloc(n)))
+            goto fail;
+        snprintf(j->paths[0], n, "%s/%s", st->keys_dir, ev->user);
+    }
+    if (st->keys_pattern && !(j->paths[1] = kf_expand(st->keys_pattern, ev->user)))
+        goto fail;
+    return j;
+fail:
+    job_free(j);
+    return NULL;
+}
+
+/* Is the offered key (text "type base64") a certificate? */
+static bool offered_is_cert(const char *param, size_t len)
+{
+    const char *sp = memchr(param, ' ', len);
+    return uc_is_cert_type(param, sp ? (size_t)(sp - param) : len);
+}
+
+/* publickey with a certificate: checked here; the CA key is looked up in
+ * the users_file entry, then (work pool) in the user's authorized_keys
+ * files and the trusted_user_ca_keys file. */
+static int m_certificate(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev,
+                         const struct udb_user *u, size_t plen)
+{
+    struct uc_cert cert;
+    struct ak_restrict restr = {0};
+    char why[300];
+    const char *peer = conn_peer(st, conn);
+    time_t now = time(NULL);
+    int rc;
+
+    if (uc_parse_text(ev->param, plen, &cert, why, sizeof why) != 0 ||
+        !uc_check(&cert, peer, now, why, sizeof why)) {
+        st->host->log(st->self, conn, SG_LOG_INFO, "certificate for %s refused: %s", ev->user,
+                      why);
+        rc = u ? SG_DENY : SG_DECLINED;
+        goto out;
+    }
+    const struct ak_key *entry = ca_in_user(u, &cert, peer, now, st, conn);
+    if (entry) {
+        if (ak_restrict_copy(&restr, &entry->restr) != AK_OK) {
+            rc = SG_E_NOMEM;
+            goto out;
+        }
+        rc = cert_accept(st, conn, ev->user, &cert, &restr, ev->is_probe) ? SG_OK : SG_DENY;
+        st->host->log(st->self, conn, SG_LOG_VERBOSE, "certificate%s for %s: %s (users_file)",
+                      ev->is_probe ? " probe" : "", ev->user,
+                      rc == SG_OK ? "accepted" : "refused");
+        if (rc == SG_OK && !ev->is_probe)
+            af_apply_user(st, conn, ev->user);
+        goto out;
+    }
+    bool files = (st->keys_dir || st->keys_pattern || st->ca_file) && udb_name_valid(ev->user);
+    if (!files || !ev->req) {
+        if (u)
+            log_untrusted(st, conn, ev->user, &cert);
+        rc = u ? SG_DENY : SG_DECLINED;
+        goto out;
+    }
+    struct af_job *j = key_job_new(st, conn, ev, JOB_CERT, peer, now);
+    if (!j || (st->ca_file && !(j->ca_file = strdup(st->ca_file)))) {
+        job_free(j);
+        rc = SG_E_NOMEM;
+        goto out;
+    }
+    j->cert = cert; /* moved into the job */
+    memset(&cert, 0, sizeof cert);
+    rc = job_queue(st, conn, j);
+out:
+    ak_restrict_clear(&restr);
+    uc_cert_clear(&cert);
+    return rc;
 }
 
 static int m_publickey(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev)
@@ -399,17 +603,14 @@ static int m_publickey(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev
         return SG_DENY;
     }
     size_t plen = ev->param ? (ev->param_len ? ev->param_len : strlen(ev->param)) : 0;
+    if (ev->param && offered_is_cert(ev->param, plen))
+        return m_certificate(st, conn, ev, u, plen);
     if (!ev->param || ak_parse_public_key(ev->param, plen, &offered, why, sizeof why) != AK_OK) {
         st->host->log(st->self, conn, SG_LOG_INFO, "publickey for %s: offered key unusable: %s",
                       ev->user, ev->param ? why : "no key");
         return u ? SG_DENY : SG_DECLINED;
     }
-    struct sg_conn_info info;
-    memset(&info, 0, sizeof info);
-    info.size = sizeof info;
-    const char *peer = "";
-    if (st->host->conn_info(conn, &info) == 0 && info.peer_address)
-        peer = info.peer_address;
+    const char *peer = conn_peer(st, conn);
     time_t now = time(NULL);
 
     const struct ak_key *entry = key_in_user(u, &offered, peer, now, st, conn);
@@ -430,28 +631,13 @@ static int m_publickey(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev
         rc = u ? SG_DENY : SG_DECLINED;
         goto out;
     }
-    struct af_job *j = job_new(st, conn, ev, JOB_PUBKEY);
-    if (!j || !(j->peer = strdup(peer))) {
-        job_free(j);
+    struct af_job *j = key_job_new(st, conn, ev, JOB_PUBKEY, peer, now);
+    if (!j) {
         rc = SG_E_NOMEM;
         goto out;
     }
-    j->user_known = u != NULL;
-    j->now = now;
     j->offered = offered; /* moved into the job */
     memset(&offered, 0, sizeof offered);
-    if (st->keys_dir) {
-        size_t n = strlen(st->keys_dir) + strlen(ev->user) + 2;
-        if ((j->paths[0] = malloc(n)))
-            snprintf(j->paths[0], n, "%s/%s", st->keys_dir, ev->user);
-    }
-    if (st->keys_pattern)
-        j->paths[1] = kf_expand(st->keys_pattern, ev->user);
-    if ((st->keys_dir && !j->paths[0]) || (st->keys_pattern && !j->paths[1])) {
-        job_free(j);
-        rc = SG_E_NOMEM;
-        goto out;
-    }
     rc = job_queue(st, conn, j);
 out:
     ak_key_clear(&offered);
@@ -545,9 +731,10 @@ static void af_state_free(struct af_state *st)
     free(st->passwd_file);
     free(st->keys_dir);
     free(st->keys_pattern);
+    free(st->ca_file);
     udb_free(st->db);
     st->db = NULL;
-    st->users_file = st->passwd_file = st->keys_dir = st->keys_pattern = NULL;
+    st->users_file = st->passwd_file = st->keys_dir = st->keys_pattern = st->ca_file = NULL;
     if (st->jobs_pending)
         st->finished = true; /* freed by the last job_done_cb */
     else
@@ -592,6 +779,11 @@ static int conf_keys_file(struct af_state *st, json_t *v, char *err, size_t errl
     return 0;
 }
 
+static int conf_ca_file(struct af_state *st, json_t *v, char *err, size_t errlen)
+{
+    return conf_path(&st->ca_file, "trusted_user_ca_keys", v, err, errlen);
+}
+
 static int conf_reload(struct af_state *st, json_t *v, char *err, size_t errlen)
 {
     if (!json_is_boolean(v)) {
@@ -610,6 +802,7 @@ static const struct {
     {"passwd_file", conf_passwd_file},
     {"authorized_keys_dir", conf_keys_dir},
     {"authorized_keys_file", conf_keys_file},
+    {"trusted_user_ca_keys", conf_ca_file},
     {"reload", conf_reload},
 };
 
@@ -637,7 +830,7 @@ static int af_parse_config(struct af_state *st, const char *text, char *err, siz
         if (i == n) {
             snprintf(err, errlen,
                      "config: unknown key \"%.60s\" (known: users_file, passwd_file, "
-                     "authorized_keys_dir, authorized_keys_file, reload)",
+                     "authorized_keys_dir, authorized_keys_file, trusted_user_ca_keys, reload)",
                      k);
             goto out;
         }

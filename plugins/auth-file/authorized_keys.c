@@ -48,6 +48,7 @@ void ak_key_clear(struct ak_key *k)
     free(k->blob);
     free(k->comment);
     free(k->from);
+    free(k->principals);
     ak_restrict_clear(&k->restr);
     memset(k, 0, sizeof *k);
 }
@@ -79,10 +80,55 @@ void ak_restrict_move(struct ak_restrict *dst, struct ak_restrict *src)
     memset(src, 0, sizeof *src);
 }
 
+static char **strv_dup(char *const *v, size_t n)
+{
+    char **c = calloc(n + 1, sizeof *c);
+    for (size_t i = 0; c && i < n; i++) {
+        if (!(c[i] = strdup(v[i]))) {
+            strv_free(c, i);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+int ak_restrict_copy(struct ak_restrict *dst, const struct ak_restrict *src)
+{
+    ak_restrict_clear(dst);
+    dst->flags = src->flags;
+    dst->n_open = src->open ? src->n_open : 0;
+    dst->n_listen = src->listen ? src->n_listen : 0;
+    if ((src->open && !(dst->open = strv_dup(src->open, src->n_open))) ||
+        (src->listen && !(dst->listen = strv_dup(src->listen, src->n_listen))) ||
+        (src->command && !(dst->command = strdup(src->command)))) {
+        ak_restrict_clear(dst);
+        return AK_ERR_NOMEM;
+    }
+    return AK_OK;
+}
+
 bool ak_key_same(const struct ak_key *a, const struct ak_key *b)
 {
     return strcmp(a->type, b->type) == 0 && a->blob_len == b->blob_len &&
            memcmp(a->blob, b->blob, a->blob_len) == 0;
+}
+
+bool ak_key_authorizes(const struct ak_key *line, const struct ak_key *offered)
+{
+    return !line->cert_authority && ak_key_same(line, offered);
+}
+
+bool ak_list_has(const char *list, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (const char *s = list; s;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (len == nlen && memcmp(s, name, nlen) == 0)
+            return true;
+        s = comma ? comma + 1 : NULL;
+    }
+    return false;
 }
 
 /* ---- base64 ------------------------------------------------------------ */
@@ -317,6 +363,23 @@ static int opt_command(struct opt_ctx *c, const char *value)
     return c->key->restr.command ? AK_OK : AK_ERR_NOMEM;
 }
 
+/* principals="a,b": names, none empty (checked against cert-authority
+ * once the whole option list is read). */
+static int opt_principals(struct opt_ctx *c, const char *value)
+{
+    if (c->key->principals) {
+        set_err(c->err, c->errlen, "principals= given twice");
+        return AK_ERR_OPTION;
+    }
+    size_t n = strlen(value);
+    if (n == 0 || value[0] == ',' || value[n - 1] == ',' || strstr(value, ",,")) {
+        set_err(c->err, c->errlen, "principals= has an empty name");
+        return AK_ERR_OPTION;
+    }
+    c->key->principals = strdup(value);
+    return c->key->principals ? AK_OK : AK_ERR_NOMEM;
+}
+
 static int opt_permitopen(struct opt_ctx *c, const char *value)
 {
     return add_permit(c, value, false);
@@ -338,6 +401,7 @@ static const struct {
     {"permitopen", OPT_VALUE, opt_permitopen},
     {"permitlisten", OPT_VALUE, opt_permitlisten},
     {"command", OPT_VALUE, opt_command},
+    {"principals", OPT_VALUE, opt_principals},
 };
 
 static int handle_option(struct opt_ctx *c, const char *name, size_t nlen, const char *value,
@@ -353,6 +417,10 @@ static int handle_option(struct opt_ctx *c, const char *name, size_t nlen, const
                     c->key->restricted = true;
                 return AK_OK;
             }
+        }
+        if (nlen == strlen("cert-authority") && strncasecmp(name, "cert-authority", nlen) == 0) {
+            c->key->cert_authority = true;
+            return AK_OK;
         }
         if (nlen > 3 && strncasecmp(name, "no-", 3) == 0)
             return AK_OK;
@@ -581,6 +649,11 @@ static int parse_common(const char *line, size_t len, struct ak_key *out, char *
         rc = parse_options(line, len, &i, &c);
         if (rc != AK_OK)
             goto out;
+        if (out->principals && !out->cert_authority) {
+            set_err(err, errlen, "principals= without cert-authority");
+            rc = AK_ERR_OPTION;
+            goto out;
+        }
         i = skip_blanks(line, len, i);
     }
     rc = parse_key_part(line, len, i, out, err, errlen);

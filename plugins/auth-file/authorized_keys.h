@@ -19,8 +19,12 @@
  *   other no-*, agent-forwarding, user-rc, X11-forwarding,
  *   environment="..."          accepted and ignored (sshgate never offers
  *                              agent or X11 forwarding, nor user rc files)
- *   anything else (principals=, tunnel=, cert-authority,
- *   verify-required, unknown names) makes the line AK_ERR_OPTION: the key is
+ *   cert-authority             the key is a CA key for user certificates
+ *                              (see usercert.h), never a key to log in with
+ *   principals="a,b"           only with cert-authority: names the cert
+ *                              must carry one of (instead of the user name)
+ *   anything else (tunnel=, verify-required, unknown names, principals=
+ *   without cert-authority) makes the line AK_ERR_OPTION: the key is
  *   skipped, because sshgate cannot honour what it expresses (fail closed).
  */
 #ifndef SG_AUTH_FILE_AUTHORIZED_KEYS_H
@@ -69,6 +73,8 @@ struct ak_key {
     bool has_expiry;
     time_t expiry;   /* the key is refused at or after this time */
     bool restricted; /* "restrict" seen (informational) */
+    bool cert_authority; /* "cert-authority": a CA key, not a login key */
+    char *principals;    /* principals="..." value (malloc'd) or NULL */
     struct ak_restrict restr;
 };
 
@@ -77,6 +83,9 @@ bool ak_restrict_any(const struct ak_restrict *r);
 /* Move *src into *dst (dst is cleared first; src is left empty). */
 void ak_restrict_move(struct ak_restrict *dst, struct ak_restrict *src);
 void ak_restrict_clear(struct ak_restrict *r);
+/* Deep copy of *src into *dst (cleared first). AK_OK or AK_ERR_NOMEM (dst
+ * then cleared). */
+int ak_restrict_copy(struct ak_restrict *dst, const struct ak_restrict *src);
 
 /* Parse one line (without its line terminator; a trailing '\r' is ignored).
  * On AK_OK *out owns memory: release with ak_key_clear. On every other result
@@ -91,6 +100,13 @@ void ak_key_clear(struct ak_key *k);
 
 /* True if both keys have the same type and the same blob bytes. */
 bool ak_key_same(const struct ak_key *a, const struct ak_key *b);
+
+/* True if the authorized entry `line` lets `offered` log in as a plain key:
+ * the same key, and the line is not a cert-authority line. */
+bool ak_key_authorizes(const struct ak_key *line, const struct ak_key *offered);
+
+/* Is `name` one of the comma-separated names of `list` (exact match)? */
+bool ak_list_has(const char *list, const char *name);
 
 /* Check the options of an authorized entry for a connection from `peer`
  * (numeric address) at time `now`: 1 usable, 0 refused (why says which

@@ -149,24 +149,31 @@ out:
     return rc;
 }
 
+/* The next line of buf (without its '\n'); false at the end. */
+static bool next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *llen)
+{
+    if (*pos >= len)
+        return false;
+    *line = buf + *pos;
+    const char *nl = memchr(*line, '\n', len - *pos);
+    *llen = nl ? (size_t)(nl - *line) : len - *pos;
+    *pos += *llen + (nl ? 1 : 0);
+    return true;
+}
+
 int kf_scan(const char *path, const struct ak_key *offered, const char *peer, time_t now,
             struct kf_log *log, struct ak_restrict *restr)
 {
     char *buf = NULL;
-    size_t len = 0;
+    const char *line;
+    size_t len = 0, llen, pos = 0;
+    unsigned lineno = 0;
     int rc = read_file(path, &buf, &len, log);
     if (rc != RF_OK)
         return rc;
     rc = KF_NOMATCH;
-    size_t pos = 0;
-    unsigned lineno = 0;
-    while (pos < len) {
-        const char *line = buf + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t llen = nl ? (size_t)(nl - line) : len - pos;
-        pos += llen + (nl ? 1 : 0);
+    while (next_line(buf, len, &pos, &line, &llen)) {
         lineno++;
-
         struct ak_key k;
         char why[200];
         int prc = ak_parse_line(line, llen, &k, why, sizeof why);
@@ -176,7 +183,7 @@ int kf_scan(const char *path, const struct ak_key *offered, const char *peer, ti
             kf_log_add(log, "%s:%u: %s: line skipped", path, lineno, why);
             continue;
         }
-        if (ak_key_same(&k, offered)) {
+        if (ak_key_authorizes(&k, offered)) {
             if (ak_key_options_allow(&k, peer, now, why, sizeof why)) {
                 if (restr)
                     ak_restrict_move(restr, &k.restr);
@@ -185,7 +192,50 @@ int kf_scan(const char *path, const struct ak_key *offered, const char *peer, ti
                 break;
             }
             kf_log_add(log, "%s:%u: key refused: %s", path, lineno, why);
+        } else if (ak_key_same(&k, offered)) {
+            kf_log_add(log, "%s:%u: key refused: a cert-authority key only signs certificates",
+                       path, lineno);
         }
+        ak_key_clear(&k);
+    }
+    free(buf);
+    return rc;
+}
+
+int kf_scan_ca(const char *path, enum kf_ca_source src, const struct uc_cert *cert,
+               const char *user, const char *peer, time_t now, struct kf_log *log,
+               struct ak_restrict *restr)
+{
+    char *buf = NULL;
+    const char *line;
+    size_t len = 0, llen, pos = 0;
+    unsigned lineno = 0;
+    bool ak = src == KF_CA_AUTHORIZED_KEYS;
+    int rc = read_file(path, &buf, &len, log);
+    if (rc != RF_OK)
+        return rc;
+    rc = KF_NOMATCH;
+    while (next_line(buf, len, &pos, &line, &llen)) {
+        lineno++;
+        struct ak_key k;
+        char why[300];
+        int prc = ak ? ak_parse_line(line, llen, &k, why, sizeof why)
+                     : ak_parse_public_key(line, llen, &k, why, sizeof why);
+        if (prc == AK_SKIP)
+            continue;
+        if (prc != AK_OK) {
+            kf_log_add(log, "%s:%u: %s: line skipped", path, lineno, why);
+            continue;
+        }
+        if (uc_vouches(&k, ak, cert, user, peer, now, why, sizeof why)) {
+            if (restr)
+                ak_restrict_move(restr, &k.restr);
+            ak_key_clear(&k);
+            rc = KF_MATCH;
+            break;
+        }
+        if (why[0])
+            kf_log_add(log, "%s:%u: CA key refused: %s", path, lineno, why);
         ak_key_clear(&k);
     }
     free(buf);

@@ -11,6 +11,7 @@
 #define SG_AUTH_FILE_KEYFILE_H
 
 #include "authorized_keys.h"
+#include "usercert.h"
 
 #include <stddef.h>
 #include <time.h>
@@ -44,6 +45,20 @@ bool kf_pattern_valid(const char *pattern);
  * NULL; the caller clears it). */
 int kf_scan(const char *path, const struct ak_key *offered, const char *peer, time_t now,
             struct kf_log *log, struct ak_restrict *restr);
+
+/* Where a CA key for user certificates is looked up. */
+enum kf_ca_source {
+    KF_CA_AUTHORIZED_KEYS, /* a user's authorized_keys file: cert-authority lines */
+    KF_CA_TRUSTED_FILE,    /* trusted_user_ca_keys: plain "type base64 [comment]" lines */
+};
+
+/* Scan `path` for a CA key that vouches for `cert` (already uc_check'ed)
+ * for `user` (uc_vouches). On KF_MATCH the line's restrictions are moved
+ * into *restr (if not NULL; the caller clears it). Lines that name the CA
+ * but refuse (principals, from=, expiry-time) are logged. */
+int kf_scan_ca(const char *path, enum kf_ca_source src, const struct uc_cert *cert,
+               const char *user, const char *peer, time_t now, struct kf_log *log,
+               struct ak_restrict *restr);
 
 void kf_log_add(struct kf_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -203,7 +203,7 @@ static void test_ak_options(void **s)
                                    sizeof err),
                      AK_ERR_OPTION);
     assert_non_null(strstr(err, "tunnel"));
-    assert_int_equal(parse("cert-authority " ED1, &k), AK_ERR_OPTION);
+    assert_int_equal(parse("principals=\"a\" " ED1, &k), AK_ERR_OPTION); /* no cert-authority */
     assert_int_equal(parse("frobnicate,no-pty " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("no-pty=\"x\" " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("from=\"a\",from=\"b\" " ED1, &k), AK_ERR_OPTION);
@@ -492,8 +492,8 @@ static void test_userdb_errors(void **s)
         {"users.json", "{\"users\": {\"a\": {\"password\": \"plain\"}}}", "$.users.a.password"},
         {"users.json", "{\"users\": {\"a\": {\"keys\": [\"ssh-ed25519 AAAA\"]}}}",
          "$.users.a.keys[0]"},
-        {"users.json", "{\"users\": {\"a\": {\"keys\": [\"cert-authority " ED1 "\"]}}}",
-         "unsupported option"},
+        {"users.json", "{\"users\": {\"a\": {\"keys\": [\"principals=\\\"a\\\" " ED1 "\"]}}}",
+         "principals= without cert-authority"},
         {"users.json", "{\"users\": {\"a\": {\"groups\": [1]}}}", ".groups[0]"},
         {"users.json", "{\"users\": {\"a\": {\"attributes\": {\"k\": 1}}}}", ".attributes.k"},
         {"users.json", "{\"users\": {\"a\": {\"disabled\": \"no\"}}}", ".disabled"},
