@@ -256,6 +256,7 @@ struct opt_ctx {
     struct ak_key *key;
     char *err;
     size_t errlen;
+    unsigned flags; /* AK_ALLOW_* */
 };
 
 typedef int (*opt_handler)(struct opt_ctx *c, const char *value);
@@ -367,6 +368,10 @@ static int opt_command(struct opt_ctx *c, const char *value)
  * once the whole option list is read). */
 static int opt_principals(struct opt_ctx *c, const char *value)
 {
+    if (!(c->flags & AK_ALLOW_CA)) {
+        set_err(c->err, c->errlen, "unsupported option \"principals\"");
+        return AK_ERR_OPTION;
+    }
     if (c->key->principals) {
         set_err(c->err, c->errlen, "principals= given twice");
         return AK_ERR_OPTION;
@@ -418,7 +423,8 @@ static int handle_option(struct opt_ctx *c, const char *name, size_t nlen, const
                 return AK_OK;
             }
         }
-        if (nlen == strlen("cert-authority") && strncasecmp(name, "cert-authority", nlen) == 0) {
+        if ((c->flags & AK_ALLOW_CA) && nlen == strlen("cert-authority") &&
+            strncasecmp(name, "cert-authority", nlen) == 0) {
             c->key->cert_authority = true;
             return AK_OK;
         }
@@ -603,7 +609,7 @@ static int parse_key_part(const char *s, size_t len, size_t i, struct ak_key *ou
 }
 
 static int parse_common(const char *line, size_t len, struct ak_key *out, char *err, size_t errlen,
-                        bool allow_options)
+                        bool allow_options, unsigned flags)
 {
     int rc;
     memset(out, 0, sizeof *out);
@@ -645,7 +651,7 @@ static int parse_common(const char *line, size_t len, struct ak_key *out, char *
             rc = AK_ERR_TYPE;
             goto out;
         }
-        struct opt_ctx c = {out, err, errlen};
+        struct opt_ctx c = {out, err, errlen, flags};
         rc = parse_options(line, len, &i, &c);
         if (rc != AK_OK)
             goto out;
@@ -665,12 +671,18 @@ out:
 
 int ak_parse_line(const char *line, size_t len, struct ak_key *out, char *err, size_t errlen)
 {
-    return parse_common(line, len, out, err, errlen, true);
+    return parse_common(line, len, out, err, errlen, true, 0);
+}
+
+int ak_parse_line_ex(const char *line, size_t len, unsigned flags, struct ak_key *out, char *err,
+                     size_t errlen)
+{
+    return parse_common(line, len, out, err, errlen, true, flags);
 }
 
 int ak_parse_public_key(const char *text, size_t len, struct ak_key *out, char *err, size_t errlen)
 {
-    return parse_common(text, len, out, err, errlen, false);
+    return parse_common(text, len, out, err, errlen, false, 0);
 }
 
 int ak_key_options_allow(const struct ak_key *k, const char *peer, time_t now, char *why,

@@ -19,13 +19,16 @@
  *   other no-*, agent-forwarding, user-rc, X11-forwarding,
  *   environment="..."          accepted and ignored (sshgate never offers
  *                              agent or X11 forwarding, nor user rc files)
- *   cert-authority             the key is a CA key for user certificates
+ *   cert-authority             only with AK_ALLOW_CA (ak_parse_line_ex):
+ *                              the key is a CA key for user certificates
  *                              (see usercert.h), never a key to log in with
- *   principals="a,b"           only with cert-authority: names the cert
- *                              must carry one of (instead of the user name)
- *   anything else (tunnel=, verify-required, unknown names, principals=
- *   without cert-authority) makes the line AK_ERR_OPTION: the key is
- *   skipped, because sshgate cannot honour what it expresses (fail closed).
+ *   principals="a,b"           only with AK_ALLOW_CA and cert-authority: the
+ *                              cert must carry one of these names (instead
+ *                              of the user name)
+ *   anything else (tunnel=, verify-required, unknown names; cert-authority
+ *   and principals= for a caller that does not check certificates) makes
+ *   the line AK_ERR_OPTION: the key is skipped, because the caller cannot
+ *   honour what it expresses (fail closed).
  */
 #ifndef SG_AUTH_FILE_AUTHORIZED_KEYS_H
 #define SG_AUTH_FILE_AUTHORIZED_KEYS_H
@@ -91,6 +94,13 @@ int ak_restrict_copy(struct ak_restrict *dst, const struct ak_restrict *src);
  * On AK_OK *out owns memory: release with ak_key_clear. On every other result
  * *out is cleared. err (may be NULL) receives a short reason on errors. */
 int ak_parse_line(const char *line, size_t len, struct ak_key *out, char *err, size_t errlen);
+
+/* ak_parse_line with flags: AK_ALLOW_CA accepts cert-authority and
+ * principals= (for a caller that checks certificates with usercert.h and
+ * never lets a cert_authority entry in as a plain key: ak_key_authorizes). */
+#define AK_ALLOW_CA 0x1
+int ak_parse_line_ex(const char *line, size_t len, unsigned flags, struct ak_key *out, char *err,
+                     size_t errlen);
 
 /* Parse "type base64" (the host's text form of an offered key: no options,
  * comment allowed). Same results as ak_parse_line; options are AK_ERR_SYNTAX. */

@@ -176,7 +176,7 @@ int kf_scan(const char *path, const struct ak_key *offered, const char *peer, ti
         lineno++;
         struct ak_key k;
         char why[200];
-        int prc = ak_parse_line(line, llen, &k, why, sizeof why);
+        int prc = ak_parse_line_ex(line, llen, AK_ALLOW_CA, &k, why, sizeof why);
         if (prc == AK_SKIP)
             continue;
         if (prc != AK_OK) {
@@ -219,7 +219,7 @@ int kf_scan_ca(const char *path, enum kf_ca_source src, const struct uc_cert *ce
         lineno++;
         struct ak_key k;
         char why[300];
-        int prc = ak ? ak_parse_line(line, llen, &k, why, sizeof why)
+        int prc = ak ? ak_parse_line_ex(line, llen, AK_ALLOW_CA, &k, why, sizeof why)
                      : ak_parse_public_key(line, llen, &k, why, sizeof why);
         if (prc == AK_SKIP)
             continue;

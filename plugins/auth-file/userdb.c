@@ -230,8 +230,8 @@ static int jf_keys(struct jctx *c, struct udb_user *u, json_t *v)
             JERR(c, ".keys[%zu]: must be a string", i);
             return -1;
         }
-        int rc = ak_parse_line(json_string_value(k), json_string_length(k), &u->keys[u->n_keys],
-                               why, sizeof why);
+        int rc = ak_parse_line_ex(json_string_value(k), json_string_length(k), AK_ALLOW_CA,
+                                  &u->keys[u->n_keys], why, sizeof why);
         if (rc == AK_SKIP) {
             JERR(c, ".keys[%zu]: empty key", i);
             return -1;

@@ -6,7 +6,8 @@
  *                                    "attributes": {"k": "v"},
  *                                    "disabled": false}}}
  *   Every field is optional; unknown fields are errors. "keys" entries are
- *   authorized_keys lines (options allowed).
+ *   authorized_keys lines (options allowed, cert-authority lines too: they
+ *   only ever vouch for certificates, see usercert.h).
  * passwd_file: lines "user:hash[:group1,group2]"; '#' comments, blank lines.
  *
  * A user in both files takes the users_file entry (the passwd line is

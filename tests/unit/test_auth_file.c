@@ -203,7 +203,7 @@ static void test_ak_options(void **s)
                                    sizeof err),
                      AK_ERR_OPTION);
     assert_non_null(strstr(err, "tunnel"));
-    assert_int_equal(parse("principals=\"a\" " ED1, &k), AK_ERR_OPTION); /* no cert-authority */
+    assert_int_equal(parse("cert-authority " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("frobnicate,no-pty " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("no-pty=\"x\" " ED1, &k), AK_ERR_OPTION);
     assert_int_equal(parse("from=\"a\",from=\"b\" " ED1, &k), AK_ERR_OPTION);

@@ -102,7 +102,7 @@ static struct ak_key anchor(const char *line)
 {
     struct ak_key k;
     char err[200];
-    assert_int_equal(ak_parse_line(line, strlen(line), &k, err, sizeof err), AK_OK);
+    assert_int_equal(ak_parse_line_ex(line, strlen(line), AK_ALLOW_CA, &k, err, sizeof err), AK_OK);
     return k;
 }
 
@@ -717,8 +717,16 @@ static void test_ak_cert_authority(void **s)
         "cert-authority,principals=\"a\",principals=\"b\" " CA_ED,
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(ak_parse_line(bad[i], strlen(bad[i]), &ca, err, sizeof err),
+        assert_int_equal(ak_parse_line_ex(bad[i], strlen(bad[i]), AK_ALLOW_CA, &ca, err, sizeof err),
                          AK_ERR_OPTION);
+    /* a caller that does not check certificates (auth-ldap) still skips CA lines */
+    static const char *const ca_lines[] = {"cert-authority " CA_ED,
+                                           "cert-authority,principals=\"a\" " CA_ED};
+    for (size_t i = 0; i < sizeof ca_lines / sizeof ca_lines[0]; i++) {
+        assert_int_equal(ak_parse_line(ca_lines[i], strlen(ca_lines[i]), &ca, err, sizeof err),
+                         AK_ERR_OPTION);
+        assert_non_null(strstr(err, "unsupported option"));
+    }
     assert_true(ak_list_has("a,bb,c", "bb"));
     assert_false(ak_list_has("a,bb,c", "b"));
     assert_false(ak_list_has("a,bb,c", ""));
