@@ -76,6 +76,7 @@ struct af_job {
     struct uc_cert cert;
     char *ca_file;      /* trusted_user_ca_keys, or NULL */
     const char *anchor; /* where the CA key was found (a path of the job) */
+    bool sig_refused;   /* a trusted CA key, but its signature did not verify */
     /* results (written by the work function) */
     bool ok;
     bool file_found;
@@ -243,9 +244,9 @@ static const char *job_label(const struct af_job *j)
 
 /* ---- work pool ------------------------------------------------------------ */
 
-/* A certificate: a cert-authority line in the user's authorized_keys files,
- * else the trusted_user_ca_keys file (for a user known by now). */
-static void cert_work(struct af_job *j)
+/* A certificate's anchor: a cert-authority line in the user's authorized_keys
+ * files, else the trusted_user_ca_keys file (for a user known by now). */
+static void cert_find_anchor(struct af_job *j)
 {
     for (int i = 0; i < 2 && !j->ok; i++) {
         if (!j->paths[i])
@@ -268,6 +269,18 @@ static void cert_work(struct af_job *j)
     if (r == KF_MATCH) {
         j->ok = true;
         j->anchor = j->ca_file;
+    }
+}
+
+/* A certificate: the anchor, then the signature of the CA it trusts. */
+static void cert_work(struct af_job *j)
+{
+    char why[200];
+    cert_find_anchor(j);
+    if (j->ok && !uc_verify_signature(&j->cert, why, sizeof why)) {
+        kf_log_add(&j->log, "certificate for %s refused: %s", j->user, why);
+        j->ok = false;
+        j->sig_refused = true;
     }
 }
 
@@ -337,7 +350,7 @@ static void job_done_cb(void *arg)
     if (result == SG_OK && j->kind == JOB_CERT && j->conn &&
         !cert_accept(st, j->conn, j->user, &j->cert, &j->restr, j->is_probe))
         result = SG_DENY;
-    if (!j->ok && j->kind == JOB_CERT && result == SG_DENY && j->conn)
+    if (!j->ok && j->kind == JOB_CERT && !j->sig_refused && result == SG_DENY && j->conn)
         log_untrusted(st, j->conn, j->user, &j->cert);
 
     if (j->conn) {
@@ -537,7 +550,8 @@ static bool offered_is_cert(const char *param, size_t len)
 
 /* publickey with a certificate: checked here; the CA key is looked up in
  * the users_file entry, then (work pool) in the user's authorized_keys
- * files and the trusted_user_ca_keys file. */
+ * files and the trusted_user_ca_keys file; the CA signature is verified
+ * once a trusted CA key is found. */
 static int m_certificate(struct af_state *st, sg_conn *conn, struct sg_ev_auth *ev,
                          const struct udb_user *u, size_t plen)
 {
@@ -556,6 +570,12 @@ static int m_certificate(struct af_state *st, sg_conn *conn, struct sg_ev_auth *
         goto out;
     }
     const struct ak_key *entry = ca_in_user(u, &cert, peer, now, st, conn);
+    if (entry && !uc_verify_signature(&cert, why, sizeof why)) {
+        st->host->log(st->self, conn, SG_LOG_INFO, "certificate for %s refused: %s", ev->user,
+                      why);
+        rc = SG_DENY;
+        goto out;
+    }
     if (entry) {
         if (ak_restrict_copy(&restr, &entry->restr) != AK_OK) {
             rc = SG_E_NOMEM;

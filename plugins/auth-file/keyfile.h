@@ -53,7 +53,7 @@ enum kf_ca_source {
 };
 
 /* Scan `path` for a CA key that vouches for `cert` (already uc_check'ed)
- * for `user` (uc_vouches). On KF_MATCH the line's restrictions are moved
+ * for `user` (uc_vouches; the caller then verifies the CA signature). On KF_MATCH the line's restrictions are moved
  * into *restr (if not NULL; the caller clears it). Lines that name the CA
  * but refuse (principals, from=, expiry-time) are logged. */
 int kf_scan_ca(const char *path, enum kf_ca_source src, const struct uc_cert *cert,

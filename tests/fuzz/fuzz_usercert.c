@@ -40,6 +40,7 @@ static void exercise(const struct uc_cert *c)
     for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
         for (size_t t = 0; t < sizeof times / sizeof times[0]; t++)
             (void)uc_check(c, peers[i], times[t], why, sizeof why);
+    (void)uc_verify_signature(c, why, sizeof why);
     struct ak_key k;
     anchor_of(c, &k, NULL);
     if (!uc_signed_by(c, &k))

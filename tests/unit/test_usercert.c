@@ -124,6 +124,7 @@ static void test_real_ed25519(void **s)
     assert_null(c.source_address);
     assert_string_equal(c.ca.type, "ssh-ed25519");
     assert_int_equal(uc_check(&c, PEER, NOW, why, sizeof why), 1);
+    assert_int_equal(uc_verify_signature(&c, why, sizeof why), 1);
     assert_true(uc_has_principal(&c, "alice") && uc_has_principal(&c, "ops"));
     assert_false(uc_has_principal(&c, "al"));
 
@@ -178,6 +179,7 @@ static void test_real_ecdsa_restrictions(void **s)
     assert_false(c.permit_pty);
     assert_true(c.permit_port_forwarding);
     assert_int_equal(uc_check(&c, PEER, NOW, why, sizeof why), 1);
+    assert_int_equal(uc_verify_signature(&c, why, sizeof why), 1);
 
     /* restrictions add up with the line's */
     struct ak_restrict r = {0};
@@ -203,6 +205,7 @@ static void test_real_rsa_window_and_source(void **s)
     assert_int_equal(c.valid_after, 1577836800);  /* 2020-01-01 */
     assert_int_equal(c.valid_before, 1893456000); /* 2030-01-01 */
     assert_int_equal(uc_check(&c, PEER, NOW, why, sizeof why), 1);
+    assert_int_equal(uc_verify_signature(&c, why, sizeof why), 1);
     assert_int_equal(uc_check(&c, "10.9.8.7", NOW, why, sizeof why), 1);
     assert_int_equal(uc_check(&c, "::ffff:10.9.8.7", NOW, why, sizeof why), 1);
     assert_int_equal(uc_check(&c, "127.0.0.2", NOW, why, sizeof why), 0);
@@ -249,7 +252,8 @@ static void test_real_truncated_and_flipped(void **s)
             memcpy(copy, blob, n);
             copy[pos] ^= 0x01;
             if (uc_parse(copy, n, &c, why, sizeof why) == 0) {
-                int ok = uc_check(&c, PEER, NOW, why, sizeof why);
+                int ok = uc_check(&c, PEER, NOW, why, sizeof why) &&
+                         uc_verify_signature(&c, why, sizeof why);
                 /* the nonce's bits are signed too; only the reserved field
                  * is empty here, so every accepted flip is a bug */
                 if (ok)
@@ -478,7 +482,8 @@ static void build(const struct spec *s, struct buf *out)
     put_buf(out, &sig);
 }
 
-/* Build, parse and check: 1 accepted, 0 refused by uc_check, -1 by uc_parse. */
+/* Build, parse, check and verify: 1 accepted, 0 refused by uc_check or
+ * uc_verify_signature, -1 by uc_parse. */
 static int judge(const struct spec *s, char *why, size_t whylen)
 {
     struct buf b;
@@ -486,7 +491,7 @@ static int judge(const struct spec *s, char *why, size_t whylen)
     build(s, &b);
     if (uc_parse(b.d, b.n, &c, why, whylen) != 0)
         return -1;
-    int ok = uc_check(&c, PEER, NOW, why, whylen);
+    int ok = uc_check(&c, PEER, NOW, why, whylen) && uc_verify_signature(&c, why, whylen);
     uc_cert_clear(&c);
     return ok;
 }
@@ -982,6 +987,21 @@ static void test_plugin_authorized_keys_ca(void **s)
     assert_int_equal(offer("dan", CERT_EC, true), SG_DENY);
     assert_non_null(strstr(fh.log, "\"dan\" is not a principal"));
     assert_non_null(strstr(fh.log, "no trusted CA key vouches for it (CA ecdsa-sha2-nistp384"));
+    /* a trusted CA (keys/carol) but an altered signature: verified on the pool */
+    uint8_t blob[2048];
+    unsigned char b64[4096];
+    size_t n = real_blob(CERT_ED, blob, sizeof blob);
+    blob[n - 9] ^= 0x20;
+    char text[4200] = "ssh-ed25519-cert-v01@openssh.com ";
+    EVP_EncodeBlock(b64, blob, (int)n);
+    strcat(text, (const char *)b64);
+    assert_int_equal(offer("carol", text, true), SG_DENY);
+    assert_non_null(strstr(fh.log, "certificate for carol refused: CA signature (ssh-ed25519) does "
+                                   "not verify"));
+    assert_null(strstr(fh.log, "no trusted CA key"));
+    /* and in users_file (on the loop) */
+    assert_int_equal(offer("alice", text, true), SG_DENY);
+    assert_non_null(strstr(fh.log, "certificate for alice refused: CA signature"));
     /* an unsafe file is not read */
     assert_int_equal(offer("loose", CERT_ED, true), SG_DENY);
     assert_non_null(strstr(fh.log, "writable by group or others"));
