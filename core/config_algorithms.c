@@ -107,6 +107,22 @@ static const char *const key_defaults[] = {"ssh-ed25519",
                                            "rsa-sha2-256",
                                            NULL};
 
+/* As OpenSSH's PubkeyAcceptedAlgorithms: the plain keys plus their
+ * certificates (which an auth plugin such as auth-file checks itself). */
+static const char *const pubkey_defaults[] = {"ssh-ed25519",
+                                              "ecdsa-sha2-nistp256",
+                                              "ecdsa-sha2-nistp384",
+                                              "ecdsa-sha2-nistp521",
+                                              "rsa-sha2-512",
+                                              "rsa-sha2-256",
+                                              "ssh-ed25519-cert-v01@openssh.com",
+                                              "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                                              "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+                                              "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+                                              "rsa-sha2-512-cert-v01@openssh.com",
+                                              "rsa-sha2-256-cert-v01@openssh.com",
+                                              NULL};
+
 static const char *const compression_names[] = {"none", "zlib@openssh.com", "zlib", NULL};
 static const char *const compression_defaults[] = {"none", "zlib@openssh.com", NULL};
 
@@ -116,7 +132,7 @@ static const struct algo_kind_info kinds[SG_ALGO_KIND_COUNT] = {
     [SG_ALGO_MAC] = {"macs", "MAC", mac_names, mac_defaults},
     [SG_ALGO_HOST_KEY] = {"host_key", "host key algorithm", host_key_names, key_defaults},
     [SG_ALGO_PUBKEY_AUTH] = {"pubkey_auth", "public key signature algorithm", pubkey_names,
-                             key_defaults},
+                             pubkey_defaults},
     [SG_ALGO_COMPRESSION] = {"compression", "compression method", compression_names,
                              compression_defaults},
 };

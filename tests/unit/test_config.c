@@ -151,7 +151,15 @@ static void test_defaults(void **state)
                           "rsa-sha2-256",
                           NULL};
     assert_list(&c->algorithms.host_key, keys);
-    assert_list(&c->algorithms.pubkey_auth, keys);
+    assert_list(&c->algorithms.pubkey_auth,
+                (const char *[]){"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                                 "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256",
+                                 "ssh-ed25519-cert-v01@openssh.com",
+                                 "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                                 "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+                                 "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+                                 "rsa-sha2-512-cert-v01@openssh.com",
+                                 "rsa-sha2-256-cert-v01@openssh.com", NULL});
     assert_list(&c->algorithms.compression, (const char *[]){"none", "zlib@openssh.com", NULL});
     assert_true(c->rekey.bytes == (uint64_t)1 << 30);
     assert_int_equal(c->rekey.seconds, 3600);
