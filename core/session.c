@@ -241,7 +241,9 @@ static void fire_connected(struct sg_conn *c)
  * connections). What is left is drained in the next rounds (drain_pending),
  * and conn_io_cb reads no input until the queue is empty: libssh's queue has
  * no bound of its own, so a client pipelining small requests would
- * otherwise grow it by thousands per read while only 256 were handled. */
+ * otherwise grow it by thousands per read while only 256 were handled.
+ * (ssh_message_get on an empty queue polls the socket and may read and
+ * queue more: that is bounded by the same budget.) */
 static void drain_messages(struct sg_conn *c)
 {
     int budget = 256;
@@ -379,10 +381,14 @@ static void conn_io_cb(int fd, uint32_t events, void *arg)
             free(c->kexwatch);
             c->kexwatch = NULL;
         }
-        drain_messages(c); /* requests left from an earlier round come first */
+        if (!c->msgq_empty)
+            drain_messages(c); /* requests left from an earlier round come first */
         for (int i = 0; i < 64 && !c->closing && c->msgq_empty; i++) {
             int rc = ssh_event_dopoll(c->event, 0);
-            drain_messages(c); /* at most one read (4 KiB) of requests queued */
+            /* at most 8 reads (32 KiB) of requests queued; not after every
+             * read: a drain that empties the queue costs libssh a poll(2) */
+            if (i % 8 == 7)
+                drain_messages(c);
             if (rc == SSH_ERROR) {
                 int st = ssh_get_status(c->ssh);
                 if (st & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
