@@ -181,7 +181,15 @@ struct sg_ev_service_request {
  *   "password"                param = the password (param_len bytes)
  *   "publickey"               param = the key in OpenSSH text form
  *                             ("ssh-ed25519 AAAA..."), key_algorithm and
- *                             key_fingerprint set. Fired at the probe
+ *                             key_fingerprint set. A user certificate comes
+ *                             as its certificate type and the whole
+ *                             certificate blob ("ssh-ed25519-cert-v01@
+ *                             openssh.com AAAA..."): libssh checked only the
+ *                             signature made with the certified key, the
+ *                             plugin checks the certificate (see auth-file's
+ *                             usercert.h); key_algorithm is then the
+ *                             certificate type and key_fingerprint hashes
+ *                             the whole certificate. Fired at the probe
  *                             (is_probe, no signature yet: answer whether the
  *                             key is authorized) and again after libssh
  *                             verified the signature (is_probe false).
