@@ -132,16 +132,25 @@ static int entry_match(const struct addr *peer, const struct addr *peer4, const 
     return 0;
 }
 
+/* The peer's address, and its IPv4 form if it is v4-mapped (*p4, else
+ * NULL). 0 ok, -1 not a numeric address. */
+static int peer_parse(const char *peer_text, struct addr *peer, struct addr *peer4,
+                      const struct addr **p4)
+{
+    if (!peer_text || addr_parse(peer_text, strlen(peer_text), peer) != 0)
+        return -1;
+    *p4 = addr_unmap_v4(peer, peer4) ? peer4 : NULL;
+    return 0;
+}
+
 int addr_match_list(const char *peer_text, const char *list)
 {
     struct addr peer, peer4;
-    const struct addr *p4 = NULL;
+    const struct addr *p4;
     int result = ADDR_MATCH_NO;
 
-    if (!peer_text || !list || addr_parse(peer_text, strlen(peer_text), &peer) != 0)
+    if (!list || peer_parse(peer_text, &peer, &peer4, &p4) != 0)
         return ADDR_MATCH_ERROR;
-    if (addr_unmap_v4(&peer, &peer4))
-        p4 = &peer4;
 
     const char *s = list;
     for (;;) {
@@ -181,13 +190,11 @@ int addr_match_list(const char *peer_text, const char *list)
 int addr_match_cidr_list(const char *peer_text, const char *list)
 {
     struct addr peer, peer4;
-    const struct addr *p4 = NULL;
+    const struct addr *p4;
     int result = ADDR_MATCH_NO;
 
-    if (!peer_text || !list || addr_parse(peer_text, strlen(peer_text), &peer) != 0)
+    if (!list || peer_parse(peer_text, &peer, &peer4, &p4) != 0)
         return ADDR_MATCH_ERROR;
-    if (addr_unmap_v4(&peer, &peer4))
-        p4 = &peer4;
     for (const char *s = list; s;) {
         const char *comma = strchr(s, ',');
         size_t len = comma ? (size_t)(comma - s) : strlen(s);

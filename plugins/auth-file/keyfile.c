@@ -161,8 +161,15 @@ static bool next_line(const char *buf, size_t len, size_t *pos, const char **lin
     return true;
 }
 
-int kf_scan(const char *path, const struct ak_key *offered, const char *peer, time_t now,
-            struct kf_log *log, struct ak_restrict *restr)
+/* Read `path` and hand each key line, parsed (as authorized_keys with
+ * cert-authority allowed, or as plain "type base64" lines), to `match`;
+ * lines that do not parse are logged and skipped. KF_MATCH as soon as
+ * `match` returns true (the key is then the callback's to clear), else
+ * KF_NOMATCH, or read_file's KF_MISSING / error. */
+typedef bool (*kf_match_fn)(struct ak_key *k, const char *path, unsigned lineno, void *arg);
+
+static int scan_lines(const char *path, bool authorized_keys, struct kf_log *log,
+                      kf_match_fn match, void *arg)
 {
     char *buf = NULL;
     const char *line;
@@ -176,25 +183,17 @@ int kf_scan(const char *path, const struct ak_key *offered, const char *peer, ti
         lineno++;
         struct ak_key k;
         char why[200];
-        int prc = ak_parse_line_ex(line, llen, AK_ALLOW_CA, &k, why, sizeof why);
+        int prc = authorized_keys ? ak_parse_line_ex(line, llen, AK_ALLOW_CA, &k, why, sizeof why)
+                                  : ak_parse_public_key(line, llen, &k, why, sizeof why);
         if (prc == AK_SKIP)
             continue;
         if (prc != AK_OK) {
             kf_log_add(log, "%s:%u: %s: line skipped", path, lineno, why);
             continue;
         }
-        if (ak_key_authorizes(&k, offered)) {
-            if (ak_key_options_allow(&k, peer, now, why, sizeof why)) {
-                if (restr)
-                    ak_restrict_move(restr, &k.restr);
-                ak_key_clear(&k);
-                rc = KF_MATCH;
-                break;
-            }
-            kf_log_add(log, "%s:%u: key refused: %s", path, lineno, why);
-        } else if (ak_key_same(&k, offered)) {
-            kf_log_add(log, "%s:%u: key refused: a cert-authority key only signs certificates",
-                       path, lineno);
+        if (match(&k, path, lineno, arg)) {
+            rc = KF_MATCH;
+            break;
         }
         ak_key_clear(&k);
     }
@@ -202,42 +201,69 @@ int kf_scan(const char *path, const struct ak_key *offered, const char *peer, ti
     return rc;
 }
 
+struct key_scan {
+    const struct ak_key *offered;
+    const char *peer;
+    time_t now;
+    struct kf_log *log;
+    struct ak_restrict *restr;
+};
+
+static bool key_matches(struct ak_key *k, const char *path, unsigned lineno, void *arg)
+{
+    struct key_scan *ks = arg;
+    char why[200];
+    if (ak_key_authorizes(k, ks->offered)) {
+        if (ak_key_options_allow(k, ks->peer, ks->now, why, sizeof why)) {
+            if (ks->restr)
+                ak_restrict_move(ks->restr, &k->restr);
+            ak_key_clear(k);
+            return true;
+        }
+        kf_log_add(ks->log, "%s:%u: key refused: %s", path, lineno, why);
+    } else if (ak_key_same(k, ks->offered)) {
+        kf_log_add(ks->log, "%s:%u: key refused: a cert-authority key only signs certificates",
+                   path, lineno);
+    }
+    return false;
+}
+
+int kf_scan(const char *path, const struct ak_key *offered, const char *peer, time_t now,
+            struct kf_log *log, struct ak_restrict *restr)
+{
+    struct key_scan ks = {offered, peer, now, log, restr};
+    return scan_lines(path, true, log, key_matches, &ks);
+}
+
+struct ca_scan {
+    bool authorized_keys;
+    const struct uc_cert *cert;
+    const char *user, *peer;
+    time_t now;
+    struct kf_log *log;
+    struct ak_restrict *restr;
+};
+
+static bool ca_vouches(struct ak_key *k, const char *path, unsigned lineno, void *arg)
+{
+    struct ca_scan *cs = arg;
+    char why[300];
+    if (uc_vouches(k, cs->authorized_keys, cs->cert, cs->user, cs->peer, cs->now, why,
+                   sizeof why)) {
+        if (cs->restr)
+            ak_restrict_move(cs->restr, &k->restr);
+        ak_key_clear(k);
+        return true;
+    }
+    if (why[0])
+        kf_log_add(cs->log, "%s:%u: CA key refused: %s", path, lineno, why);
+    return false;
+}
+
 int kf_scan_ca(const char *path, enum kf_ca_source src, const struct uc_cert *cert,
                const char *user, const char *peer, time_t now, struct kf_log *log,
                struct ak_restrict *restr)
 {
-    char *buf = NULL;
-    const char *line;
-    size_t len = 0, llen, pos = 0;
-    unsigned lineno = 0;
-    bool ak = src == KF_CA_AUTHORIZED_KEYS;
-    int rc = read_file(path, &buf, &len, log);
-    if (rc != RF_OK)
-        return rc;
-    rc = KF_NOMATCH;
-    while (next_line(buf, len, &pos, &line, &llen)) {
-        lineno++;
-        struct ak_key k;
-        char why[300];
-        int prc = ak ? ak_parse_line_ex(line, llen, AK_ALLOW_CA, &k, why, sizeof why)
-                     : ak_parse_public_key(line, llen, &k, why, sizeof why);
-        if (prc == AK_SKIP)
-            continue;
-        if (prc != AK_OK) {
-            kf_log_add(log, "%s:%u: %s: line skipped", path, lineno, why);
-            continue;
-        }
-        if (uc_vouches(&k, ak, cert, user, peer, now, why, sizeof why)) {
-            if (restr)
-                ak_restrict_move(restr, &k.restr);
-            ak_key_clear(&k);
-            rc = KF_MATCH;
-            break;
-        }
-        if (why[0])
-            kf_log_add(log, "%s:%u: CA key refused: %s", path, lineno, why);
-        ak_key_clear(&k);
-    }
-    free(buf);
-    return rc;
+    struct ca_scan cs = {src == KF_CA_AUTHORIZED_KEYS, cert, user, peer, now, log, restr};
+    return scan_lines(path, cs.authorized_keys, log, ca_vouches, &cs);
 }

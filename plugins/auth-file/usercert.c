@@ -13,9 +13,7 @@
 #define CERT_SUFFIX "-cert-v01@openssh.com"
 #define MAX_MPINT (16384 / 8 + 1) /* an RSA modulus of 16384 bits, plus a sign byte */
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
+void uc_set_why(char *why, size_t whylen, const char *fmt, ...)
 {
     if (!why || whylen == 0)
         return;
@@ -164,7 +162,7 @@ static int rd_key_fields(struct rd *r, const struct uc_kind *k, struct uc_pubkey
         struct uc_span curve;
         size_t coord = ((size_t)k->curve_bits + 7) / 8;
         if (!rd_string(r, &curve) || !span_is(curve, k->curve)) {
-            set_why(why, whylen, "%s: curve name does not match the key type %s", what,
+            uc_set_why(why, whylen, "%s: curve name does not match the key type %s", what,
                     k->plain_type);
             return -1;
         }
@@ -179,7 +177,7 @@ static int rd_key_fields(struct rd *r, const struct uc_kind *k, struct uc_pubkey
         return 0;
     }
 bad:
-    set_why(why, whylen, "%s: malformed %s key", what, k->plain_type);
+    uc_set_why(why, whylen, "%s: malformed %s key", what, k->plain_type);
     return -1;
 }
 
@@ -190,23 +188,23 @@ static int parse_ca_key(struct uc_cert *c, char *why, size_t whylen)
     struct uc_span type;
     char show[96];
     if (!rd_string(&r, &type)) {
-        set_why(why, whylen, "CA key: truncated");
+        uc_set_why(why, whylen, "CA key: truncated");
         return -1;
     }
     if (uc_is_cert_type((const char *)type.p, type.len)) {
-        set_why(why, whylen, "the CA key is itself a certificate");
+        uc_set_why(why, whylen, "the CA key is itself a certificate");
         return -1;
     }
     const struct uc_kind *k = kind_find(type, false);
     if (!k) {
         span_show(type, show, sizeof show);
-        set_why(why, whylen, "unsupported CA key type \"%s\"", show);
+        uc_set_why(why, whylen, "unsupported CA key type \"%s\"", show);
         return -1;
     }
     if (rd_key_fields(&r, k, &c->ca, "CA key", why, whylen) != 0)
         return -1;
     if (r.left) {
-        set_why(why, whylen, "CA key: %zu bytes after the key", r.left);
+        uc_set_why(why, whylen, "CA key: %zu bytes after the key", r.left);
         return -1;
     }
     return 0;
@@ -219,11 +217,11 @@ static int parse_principals(struct uc_span list, struct uc_cert *c, char *why, s
         struct uc_span name;
         bool bad = false;
         if (c->n_principals == UC_MAX_PRINCIPALS) {
-            set_why(why, whylen, "more than %d principals", UC_MAX_PRINCIPALS);
+            uc_set_why(why, whylen, "more than %d principals", UC_MAX_PRINCIPALS);
             return -1;
         }
         if (!rd_string(&r, &name)) {
-            set_why(why, whylen, "principals: truncated");
+            uc_set_why(why, whylen, "principals: truncated");
             return -1;
         }
         char **nv = realloc(c->principals, (c->n_principals + 1) * sizeof *nv);
@@ -233,7 +231,7 @@ static int parse_principals(struct uc_span list, struct uc_cert *c, char *why, s
         if (!(nv[c->n_principals] = span_text(name, UC_MAX_NAME, &bad))) {
             if (!bad)
                 goto nomem;
-            set_why(why, whylen, "principal %zu is empty, too long or holds a NUL byte",
+            uc_set_why(why, whylen, "principal %zu is empty, too long or holds a NUL byte",
                     c->n_principals + 1);
             return -1;
         }
@@ -241,7 +239,7 @@ static int parse_principals(struct uc_span list, struct uc_cert *c, char *why, s
     }
     return 0;
 nomem:
-    set_why(why, whylen, "out of memory");
+    uc_set_why(why, whylen, "out of memory");
     return -1;
 }
 
@@ -253,14 +251,14 @@ static int option_value(struct uc_span data, const char *name, char **out, char 
     struct uc_span v;
     bool bad = false;
     if (!rd_string(&r, &v) || r.left) {
-        set_why(why, whylen, "critical option %s: malformed value", name);
+        uc_set_why(why, whylen, "critical option %s: malformed value", name);
         return -1;
     }
     if (!(*out = span_text(v, UC_MAX_BLOB, &bad))) {
         if (bad)
-            set_why(why, whylen, "critical option %s: empty value or a NUL byte in it", name);
+            uc_set_why(why, whylen, "critical option %s: empty value or a NUL byte in it", name);
         else
-            set_why(why, whylen, "out of memory");
+            uc_set_why(why, whylen, "out of memory");
         return -1;
     }
     return 0;
@@ -277,7 +275,7 @@ static int take_critical(struct uc_cert *c, struct uc_span name, struct uc_span 
         char show[96];
         span_show(name, show, sizeof show);
         if (!(c->unknown_critical = strdup(show))) {
-            set_why(why, whylen, "out of memory");
+            uc_set_why(why, whylen, "out of memory");
             return -1;
         }
     }
@@ -293,7 +291,7 @@ static int take_extension(struct uc_cert *c, struct uc_span name, struct uc_span
         if (!span_is(name, flags[i]))
             continue;
         if (data.len) {
-            set_why(why, whylen, "extension %s carries data", flags[i]);
+            uc_set_why(why, whylen, "extension %s carries data", flags[i]);
             return -1;
         }
         *dst[i] = true;
@@ -315,21 +313,21 @@ static int parse_options(struct uc_span list, bool critical, struct uc_cert *c, 
         struct uc_span name, data;
         char show[96];
         if (n == UC_MAX_OPTIONS) {
-            set_why(why, whylen, "more than %d %ss", UC_MAX_OPTIONS, what);
+            uc_set_why(why, whylen, "more than %d %ss", UC_MAX_OPTIONS, what);
             return -1;
         }
         if (!rd_string(&r, &name) || !rd_string(&r, &data)) {
-            set_why(why, whylen, "%ss: truncated", what);
+            uc_set_why(why, whylen, "%ss: truncated", what);
             return -1;
         }
         if (name.len == 0 || name.len > UC_MAX_NAME || memchr(name.p, '\0', name.len)) {
-            set_why(why, whylen, "%s %zu: bad name", what, n + 1);
+            uc_set_why(why, whylen, "%s %zu: bad name", what, n + 1);
             return -1;
         }
         for (size_t i = 0; i < n; i++) {
             if (span_same(seen[i], name)) {
                 span_show(name, show, sizeof show);
-                set_why(why, whylen, "%s \"%s\" given twice", what, show);
+                uc_set_why(why, whylen, "%s \"%s\" given twice", what, show);
                 return -1;
             }
         }
@@ -362,18 +360,18 @@ static int parse_fields(struct uc_cert *c, char *why, size_t whylen)
     char show[96];
 
     if (!rd_string(&r, &type)) {
-        set_why(why, whylen, "certificate truncated");
+        uc_set_why(why, whylen, "certificate truncated");
         return -1;
     }
     const struct uc_kind *k = kind_find(type, true);
     if (!k) {
         span_show(type, show, sizeof show);
-        set_why(why, whylen, "unsupported certificate type \"%s\"", show);
+        uc_set_why(why, whylen, "unsupported certificate type \"%s\"", show);
         return -1;
     }
     snprintf(c->type, sizeof c->type, "%s", k->cert_type);
     if (!rd_string(&r, &nonce)) {
-        set_why(why, whylen, "certificate truncated");
+        uc_set_why(why, whylen, "certificate truncated");
         return -1;
     }
     if (rd_key_fields(&r, k, &c->key, "certified key", why, whylen) != 0)
@@ -382,25 +380,25 @@ static int parse_fields(struct uc_cert *c, char *why, size_t whylen)
         !rd_string(&r, &principals) || !rd_u64(&r, &c->valid_after) ||
         !rd_u64(&r, &c->valid_before) || !rd_string(&r, &critical) ||
         !rd_string(&r, &extensions) || !rd_string(&r, &reserved) || !rd_string(&r, &c->ca_blob)) {
-        set_why(why, whylen, "certificate truncated");
+        uc_set_why(why, whylen, "certificate truncated");
         return -1;
     }
     /* the CA signed everything up to and including its own key */
     c->signed_part = (struct uc_span){c->blob, c->blob_len - r.left};
     if (!rd_string(&r, &c->signature)) {
-        set_why(why, whylen, "certificate truncated (signature)");
+        uc_set_why(why, whylen, "certificate truncated (signature)");
         return -1;
     }
     if (r.left) {
-        set_why(why, whylen, "%zu bytes after the signature", r.left);
+        uc_set_why(why, whylen, "%zu bytes after the signature", r.left);
         return -1;
     }
     if (memchr(key_id.p, '\0', key_id.len)) {
-        set_why(why, whylen, "NUL byte in the key id");
+        uc_set_why(why, whylen, "NUL byte in the key id");
         return -1;
     }
     if (!(c->key_id = key_id_copy(key_id))) {
-        set_why(why, whylen, "out of memory");
+        uc_set_why(why, whylen, "out of memory");
         return -1;
     }
     if (parse_principals(principals, c, why, whylen) != 0 ||
@@ -416,11 +414,11 @@ int uc_parse(const uint8_t *blob, size_t len, struct uc_cert *out, char *why, si
     if (why && whylen)
         why[0] = '\0';
     if (!blob || len == 0 || len > UC_MAX_BLOB) {
-        set_why(why, whylen, "certificate empty or longer than %d bytes", UC_MAX_BLOB);
+        uc_set_why(why, whylen, "certificate empty or longer than %d bytes", UC_MAX_BLOB);
         return -1;
     }
     if (!(out->blob = malloc(len))) {
-        set_why(why, whylen, "out of memory");
+        uc_set_why(why, whylen, "out of memory");
         return -1;
     }
     memcpy(out->blob, blob, len);
@@ -437,7 +435,7 @@ int uc_parse_text(const char *text, size_t len, struct uc_cert *out, char *why, 
     memset(out, 0, sizeof *out);
     const char *sp = text ? memchr(text, ' ', len) : NULL;
     if (!sp || sp == text) {
-        set_why(why, whylen, "not \"type base64\"");
+        uc_set_why(why, whylen, "not \"type base64\"");
         return -1;
     }
     size_t tlen = (size_t)(sp - text);
@@ -445,13 +443,13 @@ int uc_parse_text(const char *text, size_t len, struct uc_cert *out, char *why, 
     const char *end = memchr(b64, ' ', len - tlen - 1);
     size_t b64len = end ? (size_t)(end - b64) : len - tlen - 1;
     if (b64len == 0 || b64len > (UC_MAX_BLOB + 2) / 3 * 4) {
-        set_why(why, whylen, "certificate data empty or longer than %d bytes", UC_MAX_BLOB);
+        uc_set_why(why, whylen, "certificate data empty or longer than %d bytes", UC_MAX_BLOB);
         return -1;
     }
     size_t cap = b64len / 4 * 3;
     uint8_t *blob = malloc(cap ? cap : 1);
     if (!blob) {
-        set_why(why, whylen, "out of memory");
+        uc_set_why(why, whylen, "out of memory");
         return -1;
     }
     long n = ak_base64_decode(b64, b64len, blob, cap);
@@ -459,9 +457,9 @@ int uc_parse_text(const char *text, size_t len, struct uc_cert *out, char *why, 
     struct rd r = {blob, n > 0 ? (size_t)n : 0};
     struct uc_span inner;
     if (n < 0)
-        set_why(why, whylen, "certificate data is not valid base64");
+        uc_set_why(why, whylen, "certificate data is not valid base64");
     else if (!rd_string(&r, &inner) || inner.len != tlen || memcmp(inner.p, text, tlen) != 0)
-        set_why(why, whylen, "certificate data does not match its type");
+        uc_set_why(why, whylen, "certificate data does not match its type");
     else
         rc = uc_parse(blob, (size_t)n, out, why, whylen);
     free(blob);
@@ -501,12 +499,12 @@ static int check_validity(const struct uc_cert *c, time_t now, char *why, size_t
     char when[48];
     if (t < c->valid_after) {
         show_time(c->valid_after, when, sizeof when);
-        set_why(why, whylen, "certificate not valid yet (valid after %s)", when);
+        uc_set_why(why, whylen, "certificate not valid yet (valid after %s)", when);
         return 0;
     }
     if (t >= c->valid_before) {
         show_time(c->valid_before, when, sizeof when);
-        set_why(why, whylen, "certificate expired (valid before %s)", when);
+        uc_set_why(why, whylen, "certificate expired (valid before %s)", when);
         return 0;
     }
     return 1;
@@ -520,28 +518,28 @@ static int check_source(const struct uc_cert *c, const char *peer, char *why, si
     if (m == ADDR_MATCH_YES)
         return 1;
     if (m == ADDR_MATCH_ERROR)
-        set_why(why, whylen, "malformed source-address \"%.200s\" (or peer \"%s\")",
+        uc_set_why(why, whylen, "malformed source-address \"%.200s\" (or peer \"%s\")",
                 c->source_address, peer ? peer : "");
     else
-        set_why(why, whylen, "%s is not in source-address \"%.200s\"", peer, c->source_address);
+        uc_set_why(why, whylen, "%s is not in source-address \"%.200s\"", peer, c->source_address);
     return 0;
 }
 
 int uc_check(const struct uc_cert *c, const char *peer, time_t now, char *why, size_t whylen)
 {
     if (c->cert_type != UC_TYPE_USER) {
-        set_why(why, whylen, "not a user certificate (type %u%s)", (unsigned)c->cert_type,
+        uc_set_why(why, whylen, "not a user certificate (type %u%s)", (unsigned)c->cert_type,
                 c->cert_type == UC_TYPE_HOST ? ": host" : "");
         return 0;
     }
     if (!check_validity(c, now, why, whylen))
         return 0;
     if (c->n_principals == 0) {
-        set_why(why, whylen, "the certificate names no principals");
+        uc_set_why(why, whylen, "the certificate names no principals");
         return 0;
     }
     if (c->unknown_critical) {
-        set_why(why, whylen, "unsupported critical option \"%s\"", c->unknown_critical);
+        uc_set_why(why, whylen, "unsupported critical option \"%s\"", c->unknown_critical);
         return 0;
     }
     return check_source(c, peer, why, whylen);
@@ -573,17 +571,17 @@ static bool principal_in_list(const struct uc_cert *c, const char *list)
 int uc_vouches(const struct ak_key *anchor, bool from_authorized_keys, const struct uc_cert *c,
                const char *user, const char *peer, time_t now, char *why, size_t whylen)
 {
-    set_why(why, whylen, "%s", "");
+    uc_set_why(why, whylen, "%s", "");
     if ((from_authorized_keys && !anchor->cert_authority) || !uc_signed_by(c, anchor))
         return 0;
     if (from_authorized_keys && anchor->principals) {
         if (!principal_in_list(c, anchor->principals)) {
-            set_why(why, whylen, "no principal of the certificate is in principals=\"%.200s\"",
+            uc_set_why(why, whylen, "no principal of the certificate is in principals=\"%.200s\"",
                     anchor->principals);
             return 0;
         }
     } else if (!uc_has_principal(c, user)) {
-        set_why(why, whylen, "\"%s\" is not a principal of the certificate", user);
+        uc_set_why(why, whylen, "\"%s\" is not a principal of the certificate", user);
         return 0;
     }
     if (from_authorized_keys && !ak_key_options_allow(anchor, peer, now, why, whylen))
@@ -602,7 +600,7 @@ int uc_restrict_add(struct ak_restrict *r, const struct uc_cert *c, char *why, s
     if (r->command) {
         if (strcmp(r->command, c->force_command) == 0)
             return AK_OK;
-        set_why(why, whylen, "the certificate's force-command differs from the line's command=");
+        uc_set_why(why, whylen, "the certificate's force-command differs from the line's command=");
         return AK_ERR_OPTION;
     }
     return (r->command = strdup(c->force_command)) ? AK_OK : AK_ERR_NOMEM;

@@ -133,6 +133,10 @@ int uc_restrict_add(struct ak_restrict *r, const struct uc_cert *c, char *why, s
  * OpenSSL. 1 valid; 0 invalid or not acceptable (why says which). */
 int uc_verify_signature(const struct uc_cert *c, char *why, size_t whylen);
 
+/* printf into why (if not NULL): the one-line reasons of this module. */
+void uc_set_why(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* "SHA256:<base64>" of the CA key, for logs (out gets "?" on failure). */
 void uc_ca_fingerprint(const struct uc_cert *c, char *out, size_t outlen);
 

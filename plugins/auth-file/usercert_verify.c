@@ -10,24 +10,11 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RSA_MIN_BITS 1024 /* as OpenSSH */
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (!why || whylen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
 
 /* Signature formats a CA may use, with the key kind each needs. */
 static const struct sig_format {
@@ -180,16 +167,16 @@ static const struct sig_format *check_format(const struct uc_cert *c, const uint
                                              size_t len, char *why, size_t whylen)
 {
     if (len == 7 && memcmp(name, "ssh-rsa", 7) == 0) {
-        set_why(why, whylen, "CA signature uses ssh-rsa (SHA-1): refused, as OpenSSH does");
+        uc_set_why(why, whylen, "CA signature uses ssh-rsa (SHA-1): refused, as OpenSSH does");
         return NULL;
     }
     const struct sig_format *f = format_find(name, len);
     if (!f) {
-        set_why(why, whylen, "unsupported CA signature format");
+        uc_set_why(why, whylen, "unsupported CA signature format");
         return NULL;
     }
     if (f->alg != c->ca.alg || f->curve_bits != c->ca.curve_bits) {
-        set_why(why, whylen, "CA signature format %s does not fit the CA key (%s)", f->name,
+        uc_set_why(why, whylen, "CA signature format %s does not fit the CA key (%s)", f->name,
                 c->ca.type);
         return NULL;
     }
@@ -204,11 +191,11 @@ static int verify_with_key(const struct uc_cert *c, const struct sig_format *f,
     int n = -1, ok = 0;
     EVP_PKEY *pkey = pkey_of(&c->ca);
     if (!pkey) {
-        set_why(why, whylen, "CA key (%s) not usable", c->ca.type);
+        uc_set_why(why, whylen, "CA key (%s) not usable", c->ca.type);
         goto out;
     }
     if (c->ca.alg == UC_ALG_RSA && EVP_PKEY_get_bits(pkey) < RSA_MIN_BITS) {
-        set_why(why, whylen, "RSA CA key shorter than %d bits", RSA_MIN_BITS);
+        uc_set_why(why, whylen, "RSA CA key shorter than %d bits", RSA_MIN_BITS);
         goto out;
     }
     if (c->ca.alg == UC_ALG_ED25519)
@@ -218,12 +205,12 @@ static int verify_with_key(const struct uc_cert *c, const struct sig_format *f,
     else
         n = rsa_sig_padded(data, len, pkey, &buf);
     if (n < 0) {
-        set_why(why, whylen, "malformed %s CA signature", f->name);
+        uc_set_why(why, whylen, "malformed %s CA signature", f->name);
         goto out;
     }
     ok = digest_verify(pkey, f->digest, buf ? buf : data, (size_t)n, &c->signed_part);
     if (!ok)
-        set_why(why, whylen, "CA signature (%s) does not verify", f->name);
+        uc_set_why(why, whylen, "CA signature (%s) does not verify", f->name);
 out:
     OPENSSL_free(buf);
     EVP_PKEY_free(pkey);
@@ -236,7 +223,7 @@ int uc_verify_signature(const struct uc_cert *c, char *why, size_t whylen)
     const uint8_t *p = c->signature.p, *name, *data;
     size_t left = c->signature.len, nlen, dlen;
     if (!get_string(&p, &left, &name, &nlen) || !get_string(&p, &left, &data, &dlen) || left) {
-        set_why(why, whylen, "malformed CA signature");
+        uc_set_why(why, whylen, "malformed CA signature");
         return 0;
     }
     const struct sig_format *f = check_format(c, name, nlen, why, whylen);
