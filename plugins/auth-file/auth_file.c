@@ -214,7 +214,17 @@ static bool cert_accept(struct af_state *st, sg_conn *conn, const char *user,
                       rc == AK_ERR_NOMEM ? "out of memory" : why);
         return false;
     }
-    return af_restrict(st, conn, r, is_probe);
+    if (!af_restrict(st, conn, r, is_probe))
+        return false;
+    if (!is_probe) { /* which certificate it was, as OpenSSH logs it */
+        char fp[64];
+        uc_ca_fingerprint(cert, fp, sizeof fp);
+        st->host->log(st->self, conn, SG_LOG_INFO,
+                      "certificate accepted for %s: ID \"%s\" (serial %llu), CA %s %s", user,
+                      cert->key_id ? cert->key_id : "", (unsigned long long)cert->serial,
+                      cert->ca.type, fp);
+    }
+    return true;
 }
 
 static void log_untrusted(struct af_state *st, sg_conn *conn, const char *user,

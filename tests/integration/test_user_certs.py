@@ -176,6 +176,9 @@ class UserCertTest(unittest.TestCase):
         self.assertLogin("alice", self.cert("ecdsa", "ecdsa"))  # nistp384 CA, nistp256 user key
         self.assertLogin("alice", self.cert("rsa", "rsa"))      # rsa-sha2-512 CA signature
         self.assertLogged("certificate for alice: accepted (users_file)", mark)
+        # which certificate it was: key id, serial and CA, as OpenSSH logs them
+        self.assertLogged('certificate accepted for alice: ID "id-%d" (serial 0), CA ssh-rsa SHA256:'
+                          % UserCertTest._n, mark)
 
     def test_wrong_principal(self):
         self.assertRefused("alice", self.cert(principals="bob,root"),
