@@ -220,7 +220,7 @@ static bool cert_accept(struct af_state *st, sg_conn *conn, const char *user,
         char fp[64];
         uc_ca_fingerprint(cert, fp, sizeof fp);
         st->host->log(st->self, conn, SG_LOG_INFO,
-                      "certificate accepted for %s: ID \"%s\" (serial %llu), CA %s %s", user,
+                      "certificate accepted for %s: ID \"%.256s\" (serial %llu), CA %s %s", user,
                       cert->key_id ? cert->key_id : "", (unsigned long long)cert->serial,
                       cert->ca.type, fp);
     }
